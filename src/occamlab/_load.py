@@ -1,0 +1,82 @@
+"""Loading a user's model and data for the command line: ``module:factory``, checkpoints, .npz."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def load_model(spec: str, checkpoint: str | Path | None = None) -> nn.Module:
+    """Build a model from ``"module:factory"`` (or ``"path/file.py:factory"``) and load weights.
+
+    The factory is called with no arguments and must return an ``nn.Module``. The checkpoint (a
+    ``state_dict``, or a dict with a ``"state_dict"``/``"model"`` entry) is read with
+    ``torch.load(weights_only=True)``, so a checkpoint file cannot run code.
+    """
+    if spec.count(":") != 1:
+        raise ValueError(f"model must be 'module:factory' or 'file.py:factory', got {spec!r}")
+    mod_name, fn_name = spec.split(":")
+    if mod_name.endswith(".py"):
+        path = Path(mod_name)
+        if not path.exists():
+            raise ValueError(f"model file {path} does not exist")
+        import importlib.util
+
+        s = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(s)
+        s.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as e:
+            raise ValueError(f"could not import model module {mod_name!r}: {e}") from None
+        finally:
+            sys.path.pop(0)
+    factory = getattr(module, fn_name, None)
+    if not callable(factory):
+        raise ValueError(f"{mod_name} has no callable {fn_name!r}")
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{spec} returned {type(model).__name__}, expected a torch.nn.Module")
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if not checkpoint.exists():
+            raise ValueError(f"checkpoint {checkpoint} does not exist")
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except Exception as e:  # pickle refusing code, corrupt file
+            raise ValueError(f"could not read checkpoint {checkpoint} as weights only: {e}") from None
+        if isinstance(state, dict):
+            for key in ("state_dict", "model"):
+                if key in state and isinstance(state[key], dict):
+                    state = state[key]
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"checkpoint {checkpoint} does not fit {spec}: {e}") from None
+    return model
+
+
+def load_arrays(path: str | Path, *names: str) -> tuple[torch.Tensor, ...]:
+    """Read arrays from ``.npz`` (by name) or ``.npy`` (one array), as tensors.
+
+    Floating arrays keep their precision; integer arrays stay integer (class labels).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"data file {path} does not exist")
+    if path.suffix == ".npy":
+        return (torch.as_tensor(np.load(path, allow_pickle=False)),)
+    if path.suffix != ".npz":
+        raise ValueError(f"data file must be .npz or .npy, got {path.name}")
+    with np.load(path, allow_pickle=False) as f:
+        missing = [n for n in names if n not in f.files]
+        if missing:
+            raise ValueError(f"{path.name} lacks array(s) {missing}; it has {f.files}")
+        return tuple(torch.as_tensor(f[n]) for n in names)

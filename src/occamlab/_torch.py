@@ -1,0 +1,190 @@
+"""Shared torch plumbing: input conversion and validation, parameter handling, batching.
+
+Every room uses these helpers instead of rewriting them. Nothing here is public API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+__all__ = [
+    "as_tensor",
+    "check_finite",
+    "check_positive_int",
+    "batch_slices",
+    "make_generator",
+    "trainable_params",
+    "model_device_dtype",
+    "call",
+    "flatten",
+    "unflatten",
+    "to_numpy",
+]
+
+
+def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Raise ``ValueError`` naming ``name`` if ``t`` holds NaN or Inf."""
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            n_nan = int(torch.isnan(t).sum())
+            n_inf = int(bad.sum()) - n_nan
+            idx = tuple(int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(
+                f"{name} contains non-finite values ({n_nan} NaN, {n_inf} Inf; first at index "
+                f"{idx}); all entries must be finite"
+            )
+    return t
+
+
+def as_tensor(
+    x: Any,
+    name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    ndim: int | tuple[int, ...] | None = None,
+    finite: bool = True,
+) -> torch.Tensor:
+    """Convert ``x`` (tensor, NumPy array, list, number) to a tensor and validate it.
+
+    Arguments:
+        x: the input.
+        name: the argument's name, used in error messages.
+        dtype: cast to this dtype; ``None`` keeps the input's dtype (Python floats become float64).
+        device: move to this device; ``None`` keeps a tensor where it is (NumPy goes to CPU).
+        ndim: allowed number(s) of dimensions.
+        finite: reject NaN/Inf.
+
+    Returns:
+        The tensor; a tensor input that already fits is returned without a copy.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x
+    elif isinstance(x, np.ndarray | list | tuple | float | int | np.floating | np.integer):
+        try:
+            arr = np.asarray(x)
+        except ValueError as e:  # ragged lists
+            raise ValueError(f"{name} could not be read as an array: {e}") from None
+        if arr.dtype == object:
+            raise TypeError(f"{name} must be numeric, got an array of Python objects")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    else:
+        raise TypeError(
+            f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}"
+        )
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)
+    if device is not None:
+        t = t.to(device)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if t.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+                f"got shape {tuple(t.shape)}"
+            )
+    if finite:
+        check_finite(t, name)
+    return t
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` if it is not an integer ≥ ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
+    return int(value)
+
+
+def batch_slices(n: int, batch_size: int | None) -> Iterator[slice]:
+    """Slices covering ``range(n)`` in blocks of ``batch_size`` (one block if ``None``)."""
+    if batch_size is None or batch_size >= n:
+        yield slice(0, n)
+        return
+    check_positive_int(batch_size, "batch_size")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def make_generator(seed: int | None = None, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator to draw from: ``generator`` if given, else a fresh one seeded with ``seed``.
+
+    ``seed=None`` draws a seed from torch's global generator, so results then follow
+    ``torch.manual_seed``.
+    """
+    if generator is not None:
+        return generator
+    g = torch.Generator(device=device)
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    g.manual_seed(int(seed))
+    return g
+
+
+def trainable_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Named trainable parameters of ``model`` (detached), in registration order.
+
+    Raises ``ValueError`` if there are none.
+    """
+    params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
+    if not params:
+        raise ValueError(
+            f"model {type(model).__name__} has no trainable parameters (requires_grad=True)"
+        )
+    return params
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and floating dtype of ``model``'s first parameter (CPU/float32 if it has none)."""
+    for p in model.parameters():
+        return p.device, p.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def call(model: nn.Module, params: Mapping[str, torch.Tensor], *args: Any, **kwargs: Any) -> Any:
+    """Run ``model`` with ``params`` substituted for its parameters (buffers kept).
+
+    A thin wrapper around ``torch.func.functional_call`` that works under ``vmap`` and ``grad``.
+    """
+    return functional_call(model, dict(params), args, kwargs)
+
+
+def flatten(params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Concatenate a parameter dict into one vector of shape (P,)."""
+    return torch.cat([p.reshape(-1) for p in params.values()])
+
+
+def unflatten(vec: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`flatten`: split ``vec`` (shape (..., P)) into tensors shaped as ``like``.
+
+    Leading batch dimensions of ``vec`` are kept on every piece.
+    """
+    out, i = {}, 0
+    lead = vec.shape[:-1]
+    for k, p in like.items():
+        n = p.numel()
+        out[k] = vec[..., i : i + n].reshape(*lead, *p.shape)
+        i += n
+    if i != vec.shape[-1]:
+        raise ValueError(f"vector has {vec.shape[-1]} entries, parameters need {i}")
+    return out
+
+
+def to_numpy(x: Any) -> Any:
+    """Tensors (nested in dicts/lists too) to NumPy; other values unchanged."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    if isinstance(x, dict):
+        return {k: to_numpy(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(to_numpy(v) for v in x)
+    return x

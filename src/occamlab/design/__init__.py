@@ -1,0 +1,1 @@
+"""design room (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""eigenlearning room (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""kernels room (see DESIGN.md)."""

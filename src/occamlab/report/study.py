@@ -1,0 +1,97 @@
+"""The default study (``occamlab report``): every view on bundled data, one HTML page.
+
+Each room contributes a section function ``section(sec: Section, study: Study) -> None`` in a
+module of this folder, listed in :data:`SECTIONS`. A finished section is kept on disk
+(``sections/<key>.html``), so an interrupted report resumes where it stopped; ``fresh=True`` redoes
+everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from occamlab._io import write_text
+from occamlab.report.page import Section, write_page
+from occamlab.tasks import Signals, mnist1d
+
+# (key, title, "module:function"); modules are imported only when their section runs.
+SECTIONS: list[tuple[str, str, str]] = [
+    ("kernels", "Kernel space: infinite-width and empirical NTKs on MNIST-1D",
+     "occamlab.report.kernels:section"),
+]
+
+
+@dataclass
+class Study:
+    """What the sections share: the data, the size of the study, and a cache between sections.
+
+    ``quick=True`` shrinks every section so the whole report runs in about a minute (tests use it).
+    """
+
+    data: Signals
+    quick: bool = False
+    seed: int = 0
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_signals(self) -> int:
+        """How many signals the kernel sections use."""
+        return 64 if self.quick else 300
+
+
+def _load(target: str) -> Callable[[Section, Study], None]:
+    mod, fn = target.split(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def run(outdir: str | Path = "runs/report", *, quick: bool = False, seed: int = 0,
+        fresh: bool = False, only: list[str] | None = None,
+        log: Callable[[str], None] = print) -> Path:
+    """Run the default study and write ``outdir/index.html``; returns its path.
+
+    Arguments:
+        outdir: output folder (created); figures go to ``outdir/figures``.
+        quick: a small version of every section.
+        seed: seed for data and networks.
+        fresh: ignore sections finished by an earlier run.
+        only: keys of the sections to run (default all); unknown keys are an error.
+        log: where progress lines go.
+    """
+    keys = [k for k, _, _ in SECTIONS]
+    if only:
+        unknown = sorted(set(only) - set(keys))
+        if unknown:
+            raise ValueError(f"unknown report section(s) {unknown}; valid: {keys}")
+    outdir = Path(outdir)
+    figures, done_dir = outdir / "figures", outdir / "sections"
+    figures.mkdir(parents=True, exist_ok=True)
+    done_dir.mkdir(parents=True, exist_ok=True)
+    config = json.dumps({"quick": quick, "seed": seed})
+    study = Study(data=mnist1d(n_train=4000, n_test=1000, seed=42), quick=quick, seed=seed)
+    fragments = []
+    for key, title, target in SECTIONS:
+        if only and key not in only:
+            continue
+        frag, stamp = done_dir / f"{key}.html", done_dir / f"{key}.json"
+        if not fresh and frag.exists() and stamp.exists() and stamp.read_text() == config:
+            log(f"[{key}] kept from an earlier run")
+            fragments.append(frag.read_text())
+            continue
+        t0 = time.perf_counter()
+        log(f"[{key}] {title} ...")
+        sec = Section(key, title, figures)
+        _load(target)(sec, study)
+        write_text(frag, sec.html())
+        write_text(stamp, config)
+        fragments.append(sec.html())
+        log(f"[{key}] done in {time.perf_counter() - t0:.1f} s")
+    intro = ("occamlab's default study: the inductive bias of an MLP and a CNN on MNIST-1D, "
+             "seen in kernel space, parameter space and features." +
+             (" (quick version)" if quick else ""))
+    return write_page(outdir / "index.html", "occamlab report", intro, fragments)

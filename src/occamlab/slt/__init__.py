@@ -1,0 +1,1 @@
+"""slt room (see DESIGN.md)."""

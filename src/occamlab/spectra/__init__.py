@@ -1,0 +1,1 @@
+"""spectra room (see DESIGN.md)."""
