@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -25,8 +26,6 @@ def load_model(spec: str, checkpoint: str | Path | None = None) -> nn.Module:
         path = Path(mod_name)
         if not path.exists():
             raise ValueError(f"model file {path} does not exist")
-        import importlib.util
-
         s = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(s)
         s.loader.exec_module(module)
@@ -51,7 +50,9 @@ def load_model(spec: str, checkpoint: str | Path | None = None) -> nn.Module:
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception as e:  # pickle refusing code, corrupt file
-            raise ValueError(f"could not read checkpoint {checkpoint} as weights only: {e}") from None
+            raise ValueError(
+                f"could not read checkpoint {checkpoint} as weights only: {e}"
+            ) from None
         if isinstance(state, dict):
             for key in ("state_dict", "model"):
                 if key in state and isinstance(state[key], dict):

@@ -168,14 +168,14 @@ def unflatten(vec: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[str, 
 
     Leading batch dimensions of ``vec`` are kept on every piece.
     """
+    need = sum(p.numel() for p in like.values())
+    if vec.shape[-1] != need:
+        raise ValueError(f"vector has {vec.shape[-1]} entries, parameters need {need}")
     out, i = {}, 0
     lead = vec.shape[:-1]
     for k, p in like.items():
-        n = p.numel()
-        out[k] = vec[..., i : i + n].reshape(*lead, *p.shape)
-        i += n
-    if i != vec.shape[-1]:
-        raise ValueError(f"vector has {vec.shape[-1]} entries, parameters need {i}")
+        out[k] = vec[..., i : i + p.numel()].reshape(*lead, *p.shape)
+        i += p.numel()
     return out
 
 

@@ -1,0 +1,37 @@
+"""The report: sections written atomically and kept for resuming."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from occamlab.report import study as study_mod  # noqa: E402
+
+calls = []
+
+
+def fake_section(sec, study):
+    calls.append(study.quick)
+    sec.text("hello <world>")
+    sec.table([{"a": 1.0, "b": "x"}])
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    sec.figure(fig, "line", caption="a line")
+
+
+def test_report_writes_page_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setattr(study_mod, "SECTIONS", [("fake", "Fake", f"{__name__}:fake_section")])
+    calls.clear()
+    out = study_mod.run(tmp_path, quick=True, log=lambda s: None)
+    html = out.read_text()
+    assert "hello &lt;world&gt;" in html and "data:image/png;base64," in html
+    assert (tmp_path / "figures" / "fake_line.png").stat().st_size > 0
+    study_mod.run(tmp_path, quick=True, log=lambda s: None)
+    assert calls == [True]  # second run kept the finished section
+    study_mod.run(tmp_path, quick=True, fresh=True, log=lambda s: None)
+    assert calls == [True, True]
+    with pytest.raises(ValueError, match=r"unknown report section\(s\) \['nope'\]; valid: "
+                                         r"\['fake'\]"):
+        study_mod.run(tmp_path, only=["nope"], log=lambda s: None)
