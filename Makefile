@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/occamlab report
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/pytest -q
