@@ -1,1 +1,12 @@
-"""features room (see DESIGN.md)."""
+"""Features: what a trained network has learned to look at.
+
+The average gradient outer product (:func:`agop`), the neural feature ansatz (:func:`nfa`), and
+recursive feature machines (:class:`RFM`), after Radhakrishnan et al., Science 2024.
+"""
+
+from occamlab.features.agop import agop, agops, supported_layers
+from occamlab.features.nfa import NFAResult, matrix_power, nfa, pearson
+from occamlab.features.rfm import RFM
+
+__all__ = ["RFM", "NFAResult", "agop", "agops", "matrix_power", "nfa", "pearson",
+           "supported_layers"]

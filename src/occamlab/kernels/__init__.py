@@ -1,1 +1,37 @@
-"""kernels room (see DESIGN.md)."""
+"""Kernel space: infinite-width NNGP/NTK of a layer algebra, and the empirical NTK.
+
+One description gives both worlds::
+
+    from occamlab import kernels as K
+    arch = K.serial(K.Conv(3, "circular", w_std=2**.5, b_std=.1), K.Relu(), K.Flatten(),
+                    K.Dense(w_std=2**.5, b_std=.1), K.Erf(), K.Dense())
+    k = arch.kernel(x1, x2)                      # k.nngp, k.ntk: (n1, n2) float64
+    net = arch.network(x1.shape[1:], width=1024, seed=0)   # NTK parameterization
+"""
+
+from occamlab.kernels.activations import (
+    ABRelu,
+    Abs,
+    Activation,
+    Elementwise,
+    Erf,
+    Gelu,
+    Identity,
+    LeakyRelu,
+    Relu,
+    Sign,
+    Tanh,
+    activation,
+)
+from occamlab.kernels.core import KernelResult, Layer, Serial, cosine_kernel, serial
+from occamlab.kernels.empirical import empirical_nngp, empirical_ntk
+from occamlab.kernels.layers import Conv, Dense, Flatten, GlobalAvgPool
+from occamlab.kernels.mlp import mlp
+from occamlab.kernels.spec import parse_spec
+
+__all__ = [
+    "ABRelu", "Abs", "Activation", "Conv", "Dense", "Elementwise", "Erf", "Flatten", "Gelu",
+    "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu", "Relu", "Serial", "Sign",
+    "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk", "mlp", "parse_spec",
+    "serial",
+]

@@ -24,6 +24,12 @@ from occamlab.tasks import Signals, mnist1d
 SECTIONS: list[tuple[str, str, str]] = [
     ("kernels", "Kernel space: infinite-width and empirical NTKs on MNIST-1D",
      "occamlab.report.kernels:section"),
+    ("design", "Kernel space: reverse engineering a deep NTK into a shallow network",
+     "occamlab.report.design:section"),
+    ("eigenlearning", "Kernel space: eigenspectra, alignment and eigenlearning on MNIST-1D",
+     "occamlab.report.eigenlearning:section"),
+    ("features", "Features: the neural feature ansatz and recursive feature machines",
+     "occamlab.report.features:section"),
 ]
 
 

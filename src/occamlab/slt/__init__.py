@@ -1,1 +1,15 @@
-"""slt room (see DESIGN.md)."""
+"""Parameter space I: the local learning coefficient (singular learning theory).
+
+- :func:`llc` estimates λ(w*) of a trained model by vectorized SGLD / SGNHT / RMSprop-SGLD,
+  with diagnostics (:class:`LLCResult`).
+- :func:`calibrate` sweeps step size, nβ and localization and recommends settings.
+- :mod:`occamlab.slt.theory` gives known learning coefficients to validate against.
+"""
+
+from occamlab.slt import theory
+from occamlab.slt.calibrate import CalibrationResult, calibrate
+from occamlab.slt.llc import LLCResult, LLCWarning, default_nbeta, llc
+from occamlab.slt.samplers import SAMPLERS
+
+__all__ = ["theory", "llc", "LLCResult", "LLCWarning", "default_nbeta", "calibrate",
+           "CalibrationResult", "SAMPLERS"]

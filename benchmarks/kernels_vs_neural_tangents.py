@@ -1,0 +1,93 @@
+"""Infinite-width kernels: occamlab vs neural-tangents 0.6.5, side by side.
+
+    .venv/bin/python benchmarks/kernels_vs_neural_tangents.py [--repeats 5]
+
+NNGP+NTK of a 3-hidden-layer ReLU MLP (NTK parameterization, w_std = √2, b_std = 0.1, readout
+w_std = 1) on X of shape (2000, 100), float64, x2 = None (issue 2). The same X goes to both
+(drawn from the same NumPy seed); the kernels are checked to agree (sums to 1e-10 relative)
+before any time is reported. NT's jitted kernel_fn is timed on its first (compiling) call and in
+steady state (best of --repeats); occamlab on its first call and best of --repeats. Goals: at
+least as fast as NT's steady state, ≥ 2× faster than its first call. Prints a Markdown section
+for RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _peer import best_of, machine, run_peer  # noqa: E402
+
+from occamlab import kernels as K  # noqa: E402
+
+N, D, DEPTH = 2000, 100, 3
+
+
+def cnn_memory() -> None:
+    """NTK of a 3-layer CNN with global average pooling on 2000 MNIST-1D signals (issue 2's
+    memory goal: ≤ 4 GB peak). Run under ``/usr/bin/time -v`` for an outside measurement."""
+    import resource
+
+    from occamlab.report.kernels import architectures
+    from occamlab.tasks import mnist1d
+
+    x = mnist1d(n_train=4000, n_test=1000, seed=42).x_train[:2000]
+    arch = architectures()["CNN"]
+    t0 = time.perf_counter()
+    k = arch.kernel(x, progress=True)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    print(f"CNN (3× conv(5, circular) + ReLU, GAP, Dense) NTK on X {tuple(x.shape)} float64: "
+          f"{wall:.1f} s, peak RSS {peak:.2f} GiB, ntk {tuple(k.ntk.shape)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cnn-memory", action="store_true",
+                    help="instead: peak memory of a CNN+GAP NTK on 2000 MNIST-1D signals")
+    args = ap.parse_args()
+    if args.cnn_memory:
+        cnn_memory()
+        return
+    peer = run_peer("neural_tangents", HERE / "peers" / "nt_kernels.py", N, D, DEPTH,
+                    args.repeats)
+    arch = K.mlp(DEPTH, "relu", w_std=2 ** 0.5, b_std=0.1, readout_w_std=1.0, readout_b_std=0.0)
+    x = np.random.default_rng(1).standard_normal((N, D))
+    t0 = time.perf_counter()
+    k = arch.kernel(x)
+    first = time.perf_counter() - t0
+    for name, ref in (("ntk", peer["ntk_sum"]), ("nngp", peer["nngp_sum"])):
+        got = float(getattr(k, name).sum())
+        if abs(got - ref) > 1e-10 * abs(ref):
+            raise SystemExit(f"{name} disagrees with neural-tangents: {got} vs {ref}")
+    steady = best_of(lambda: arch.kernel(x), args.repeats)
+    rows = [
+        ("occamlab, first call", first),
+        (f"occamlab, best of {args.repeats}", steady),
+        ("neural-tangents, first (jit-compiling) call", peer["first"]),
+        (f"neural-tangents jitted, best of {args.repeats}", peer["steady"]),
+    ]
+    print(f"## Infinite-width kernels vs neural-tangents 0.6.5 ({datetime.date.today()})\n")
+    print("Command: `.venv/bin/python benchmarks/kernels_vs_neural_tangents.py "
+          f"--repeats {args.repeats}`  ")
+    print(f"Machine: {machine()}; jax {peer['jax']}  ")
+    print(f"Task: NNGP+NTK, {DEPTH}-hidden-layer ReLU MLP, X ({N}, {D}) float64, x2 = None; "
+          "kernels agree to 1e-10.\n")
+    print("| run | wall time (s) |\n| --- | --- |")
+    for name, t in rows:
+        print(f"| {name} | {t:.4f} |")
+    print(f"\nRatios: NT steady / occamlab = {peer['steady'] / steady:.2f} (goal ≥ 1); "
+          f"NT first call / occamlab = {peer['first'] / steady:.2f} (goal ≥ 2).")
+
+
+if __name__ == "__main__":
+    main()

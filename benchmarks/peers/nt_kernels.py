@@ -1,0 +1,49 @@
+"""neural-tangents side of benchmarks/kernels_vs_neural_tangents.py (runs in the NT env).
+
+    python nt_kernels.py N D DEPTH REPEATS
+
+Times NNGP+NTK of a DEPTH-hidden-layer ReLU MLP (NTK parameterization, w_std = √2,
+b_std = 0.1, readout w_std = 1) on X of shape (N, D), float64, x2 = None: the first call of the
+jitted kernel_fn (compiling) and the best of REPEATS steady-state calls. Saves nothing; prints
+one JSON line with the times and a checksum of the kernels (to compare with occamlab).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import jax
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+from neural_tangents import stax  # noqa: E402
+
+
+def main(n: int, d: int, depth: int, repeats: int) -> None:
+    layers = []
+    for _ in range(depth):
+        layers += [stax.Dense(1, W_std=2 ** 0.5, b_std=0.1), stax.Relu()]
+    layers.append(stax.Dense(1, W_std=1.0, b_std=0.0))
+    kernel_fn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
+    x = np.random.default_rng(1).standard_normal((n, d))
+    t0 = time.perf_counter()
+    k = kernel_fn(x, None, get=("nngp", "ntk"))
+    k.ntk.block_until_ready()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        k = kernel_fn(x, None, get=("nngp", "ntk"))
+        k.ntk.block_until_ready()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"first": first, "steady": min(times),
+                      "ntk_sum": float(np.asarray(k.ntk).sum()),
+                      "nngp_sum": float(np.asarray(k.nngp).sum()),
+                      "jax": jax.__version__}))
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:5]))

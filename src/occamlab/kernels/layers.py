@@ -1,0 +1,325 @@
+"""Linear layers of the algebra: Dense, Conv (1-D/2-D), Flatten, GlobalAvgPool.
+
+Kernel maps in NTK parameterization (Lee et al. 2019, arXiv 1902.06720, Eq. 7; Novak et al.
+2019, arXiv 1810.05148, Eq. 7; Arora et al. 2019, arXiv 1904.11955, §4), with neural-tangents'
+conventions:
+
+- Dense: ``Σ' = w²·Σ + b²``, ``Θ' = Σ' + w²·Θ``.
+- Conv: the same with Σ, Θ replaced by their average over the filter taps applied to both
+  positions of a pair, ``(1/k)·Σₜ Σ(p+t, p'+t)``: fan-in = channels × taps; 'same' pads with
+  zeros and the padded taps still count in the average; 'circular' wraps.
+- Flatten: the mean of the same-position kernels (then a Dense with fan-in C·P).
+- GlobalAvgPool: the mean over all pairs of positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from occamlab.kernels.core import Layer, State
+
+__all__ = ["Dense", "Conv", "Flatten", "GlobalAvgPool"]
+
+_PADDINGS = ("same", "circular", "valid")
+
+
+def _check_std(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
+    return value
+
+
+def _randn(shape, generator, dtype, device) -> nn.Parameter:
+    # Drawn on CPU from the seeded generator so a seed gives the same network on any device.
+    return nn.Parameter(torch.randn(*shape, generator=generator, dtype=dtype).to(device))
+
+
+class Dense(Layer):
+    """Fully connected layer ``z = (w_std/√fan_in)·W·x + b_std·b``, W and b standard normal.
+
+    Arguments:
+        w_std: weight standard deviation (≥ 0).
+        b_std: bias standard deviation (≥ 0); 0 means no bias parameter.
+    """
+
+    def __init__(self, w_std: float = 1.0, b_std: float = 0.0):
+        self.w_std = _check_std(w_std, "w_std")
+        self.b_std = _check_std(b_std, "b_std")
+
+    def __repr__(self) -> str:
+        return f"Dense(w_std={self.w_std:g}, b_std={self.b_std:g})"
+
+    @property
+    def has_width(self) -> bool:
+        return True
+
+    def out_shape(self, shape):
+        if len(shape) != 1:
+            raise ValueError(f"Dense needs flat features, got per-example shape {shape} with "
+                             "spatial axes; insert Flatten() or GlobalAvgPool() before Dense")
+        return shape
+
+    def kernel_step(self, st: State) -> State:
+        w2, b2 = self.w_std ** 2, self.b_std ** 2
+        b2 = st.nngp.new_tensor(b2)  # a 0-d tensor makes w²·Σ + b² one pass: add(b², Σ, w²)
+        nngp = torch.add(b2, st.nngp, alpha=w2)
+        ntk = None if st.ntk is None else torch.add(nngp, st.ntk, alpha=w2)
+        var1 = torch.add(b2, st.var1, alpha=w2)
+        var2 = var1 if st.var2 is st.var1 else torch.add(b2, st.var2, alpha=w2)
+        return st.replace(nngp=nngp, ntk=ntk, var1=var1, var2=var2)
+
+    def module(self, shape, width, out, generator, dtype, device):
+        n_out = width if out is None else out
+        return _DenseModule(shape[0], n_out, self.w_std, self.b_std, generator, dtype,
+                            device), (n_out,)
+
+
+class _DenseModule(nn.Module):
+    def __init__(self, n_in, n_out, w_std, b_std, generator, dtype, device):
+        super().__init__()
+        self.scale, self.b_std = w_std / math.sqrt(n_in), b_std
+        self.weight = _randn((n_out, n_in), generator, dtype, device)
+        self.bias = _randn((n_out,), generator, dtype, device) if b_std else None
+
+    def forward(self, x):
+        z = F.linear(x, self.weight) * self.scale
+        return z if self.bias is None else z + self.b_std * self.bias
+
+    def extra_repr(self) -> str:
+        o, i = self.weight.shape
+        return f"{i} → {o}, NTK parameterization, scale={self.scale:.4g}, b_std={self.b_std:g}"
+
+
+def _pad_axis(x: torch.Tensor, axis: int, lo: int, hi: int, circular: bool) -> torch.Tensor:
+    n = x.shape[axis]
+    if circular and (lo > n or hi > n):  # a filter wider than the signal wraps more than once
+        idx = torch.arange(-lo, n + hi, device=x.device) % n
+        return x.index_select(axis, idx)
+    parts = []
+    if lo:
+        parts.append(x.narrow(axis, n - lo, lo) if circular
+                     else x.new_zeros(*x.shape[:axis], lo, *x.shape[axis + 1:]))
+    parts.append(x)
+    if hi:
+        parts.append(x.narrow(axis, 0, hi) if circular
+                     else x.new_zeros(*x.shape[:axis], hi, *x.shape[axis + 1:]))
+    return torch.cat(parts, axis) if len(parts) > 1 else x
+
+
+def _box(t: torch.Tensor, n_lead: int, spatial: tuple[int, ...], full: bool, dim: int,
+         k: int, padding: str) -> torch.Tensor:
+    """Average over ``k`` taps along spatial axis ``dim``, shifting both positions of a pair.
+
+    ``t`` is (*lead, P) or (*lead, P, P) with P = prod(spatial); returns the same layout with
+    the new spatial size.
+    """
+    lead = t.shape[:n_lead]
+    n = spatial[dim]
+    x = t.reshape(*lead, *spatial, *(spatial if full else ()))
+    axes = [n_lead + dim] + ([n_lead + len(spatial) + dim] if full else [])
+    if padding == "valid":
+        lo = hi = 0
+    else:  # SAME as in XLA/JAX (and torch): the extra tap of an even filter goes last
+        lo = (k - 1) // 2
+        hi = k - 1 - lo
+    for a in axes:
+        x = _pad_axis(x, a, lo, hi, padding == "circular")
+    n_out = n + lo + hi - k + 1
+
+    def shifted(s: int) -> torch.Tensor:
+        v = x
+        for a in axes:
+            v = v.narrow(a, s, n_out)
+        return v
+
+    acc = shifted(0).clone()
+    for s in range(1, k):
+        acc += shifted(s)
+    acc /= k
+    new = list(spatial)
+    new[dim] = n_out
+    p = math.prod(new)
+    return acc.reshape(*lead, p, *((p,) if full else ()))
+
+
+class Conv(Layer):
+    """Convolution with stride 1 over the spatial axes of (N, C, W) or (N, C, H, W) inputs.
+
+    ``z = (w_std/√(C·taps))·(W ⋆ x) + b_std·b`` with W, b standard normal; 1-D or 2-D from the
+    input (Novak et al. 2019, arXiv 1810.05148, Eq. 7; neural-tangents ``stax.Conv``).
+
+    Arguments:
+        filter_size: taps per spatial axis, an int or a tuple with one entry per axis.
+        padding: "same" (zeros; padded taps count in the average), "circular" (wrap) or
+            "valid" (no padding, the output shrinks by filter_size − 1).
+        w_std, b_std: weight and bias standard deviations (≥ 0).
+    """
+
+    def __init__(self, filter_size: int | tuple[int, ...] = 3, padding: str = "same",
+                 w_std: float = 1.0, b_std: float = 0.0):
+        sizes = (filter_size,) if isinstance(filter_size, int) else tuple(filter_size)
+        if not sizes or len(sizes) > 2 or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"filter_size must be a positive int or a tuple of 1 or 2 positive "
+                             f"ints, got {filter_size!r}")
+        if padding not in _PADDINGS:
+            raise ValueError(f"padding must be one of {_PADDINGS}, got {padding!r}")
+        self.filter_size, self.padding = sizes, padding
+        self.w_std = _check_std(w_std, "w_std")
+        self.b_std = _check_std(b_std, "b_std")
+
+    def __repr__(self) -> str:
+        fs = self.filter_size[0] if len(self.filter_size) == 1 else self.filter_size
+        return (f"Conv(filter_size={fs}, padding={self.padding!r}, w_std={self.w_std:g}, "
+                f"b_std={self.b_std:g})")
+
+    @property
+    def has_width(self) -> bool:
+        return True
+
+    def _taps(self, n_spatial: int) -> tuple[int, ...]:
+        if len(self.filter_size) == 1:
+            return self.filter_size * n_spatial
+        if len(self.filter_size) != n_spatial:
+            raise ValueError(f"filter_size {self.filter_size} has {len(self.filter_size)} "
+                             f"entries but the input has {n_spatial} spatial axes")
+        return self.filter_size
+
+    def out_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"Conv needs inputs with spatial axes, (N, C, W) or (N, C, H, W); "
+                             f"got per-example shape {shape} without any (after Flatten/pooling "
+                             "or on flat inputs)")
+        spatial = shape[1:]
+        taps = self._taps(len(spatial))
+        if self.padding == "valid":
+            if any(k > n for k, n in zip(taps, spatial)):
+                raise ValueError(f"'valid' Conv with filter {taps} does not fit spatial shape "
+                                 f"{spatial}; use a smaller filter or padding='same'")
+            spatial = tuple(n - k + 1 for k, n in zip(taps, spatial))
+        return (shape[0], *spatial)
+
+    def kernel_step(self, st: State) -> State:
+        taps = self._taps(len(st.spatial))
+        w2, b2 = self.w_std ** 2, self.b_std ** 2
+
+        def conv(t: torch.Tensor, n_lead: int) -> torch.Tensor:
+            spatial = st.spatial
+            for dim, k in enumerate(taps):
+                t = _box(t, n_lead, spatial, st.full, dim, k, self.padding)
+                if self.padding == "valid":
+                    spatial = (*spatial[:dim], spatial[dim] - k + 1, *spatial[dim + 1:])
+            return t
+
+        # conv() returns fresh arrays, so the affine maps can work in place
+        nngp = conv(st.nngp, 2).mul_(w2).add_(b2)
+        ntk = None if st.ntk is None else conv(st.ntk, 2).mul_(w2).add_(nngp)
+        var1 = conv(st.var1, 1).mul_(w2).add_(b2)
+        var2 = var1 if st.var2 is st.var1 else conv(st.var2, 1).mul_(w2).add_(b2)
+        spatial = tuple(n - k + 1 if self.padding == "valid" else n
+                        for k, n in zip(taps, st.spatial))
+        return st.replace(nngp=nngp, ntk=ntk, var1=var1, var2=var2, spatial=spatial)
+
+    def module(self, shape, width, out, generator, dtype, device):
+        n_out = width if out is None else out
+        taps = self._taps(len(shape) - 1)
+        mod = _ConvModule(shape[0], n_out, taps, self.padding, self.w_std, self.b_std,
+                          generator, dtype, device)
+        return mod, (n_out, *self.out_shape(shape)[1:])
+
+
+class _ConvModule(nn.Module):
+    def __init__(self, c_in, c_out, taps, padding, w_std, b_std, generator, dtype, device):
+        super().__init__()
+        self.taps, self.padding, self.b_std = taps, padding, b_std
+        self.scale = w_std / math.sqrt(c_in * math.prod(taps))
+        self.weight = _randn((c_out, c_in, *taps), generator, dtype, device)
+        self.bias = _randn((c_out,), generator, dtype, device) if b_std else None
+
+    def forward(self, x):
+        if self.padding != "valid":
+            pads: list[int] = []
+            for k in reversed(self.taps):  # F.pad lists the last axis first
+                lo = (k - 1) // 2
+                pads += [lo, k - 1 - lo]
+            x = F.pad(x, pads, mode="circular" if self.padding == "circular" else "constant")
+        conv = F.conv1d if len(self.taps) == 1 else F.conv2d
+        z = conv(x, self.weight) * self.scale
+        if self.bias is not None:
+            z = z + self.b_std * self.bias.reshape(-1, *([1] * len(self.taps)))
+        return z
+
+    def extra_repr(self) -> str:
+        return (f"{self.weight.shape[1]} → {self.weight.shape[0]}, taps={self.taps}, "
+                f"padding={self.padding!r}, scale={self.scale:.4g}, b_std={self.b_std:g}")
+
+
+class Flatten(Layer):
+    """Flatten (C, *spatial) to C·P features; the kernel becomes the mean of the same-position
+    kernels (neural-tangents ``stax.Flatten``). A no-op on flat features."""
+
+    reduces = "flatten"
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+    def out_shape(self, shape):
+        return (math.prod(shape),)
+
+    def kernel_step(self, st: State) -> State:
+        if not st.spatial:
+            return st
+
+        def mean(t: torch.Tensor) -> torch.Tensor:
+            d = t.diagonal(dim1=-2, dim2=-1) if st.full else t
+            return d.mean(-1, keepdim=True)
+
+        var1 = mean(st.var1)
+        return st.replace(nngp=mean(st.nngp), ntk=None if st.ntk is None else mean(st.ntk),
+                          var1=var1, var2=var1 if st.var2 is st.var1 else mean(st.var2),
+                          spatial=(), full=False)
+
+    def module(self, shape, width, out, generator, dtype, device):
+        return nn.Flatten(), self.out_shape(shape)
+
+
+class GlobalAvgPool(Layer):
+    """Mean over the spatial axes; the kernel becomes the mean over all pairs of positions
+    (Arora et al. 2019, arXiv 1904.11955, §4; neural-tangents ``stax.GlobalAvgPool``). Needs the
+    full position-by-position covariance upstream, which is where the memory goes (block with
+    ``batch_size``)."""
+
+    reduces = "pool"
+
+    def __repr__(self) -> str:
+        return "GlobalAvgPool()"
+
+    def out_shape(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"GlobalAvgPool needs inputs with spatial axes, (N, C, W) or "
+                             f"(N, C, H, W); got per-example shape {shape}")
+        return (shape[0],)
+
+    def kernel_step(self, st: State) -> State:
+        def mean(t: torch.Tensor) -> torch.Tensor:
+            return t.mean((-2, -1))[..., None]
+
+        var1 = mean(st.var1)
+        return st.replace(nngp=mean(st.nngp), ntk=None if st.ntk is None else mean(st.ntk),
+                          var1=var1, var2=var1 if st.var2 is st.var1 else mean(st.var2),
+                          spatial=(), full=False)
+
+    def module(self, shape, width, out, generator, dtype, device):
+        return _GAPModule(), (shape[0],)
+
+
+class _GAPModule(nn.Module):
+    def forward(self, x):
+        return x.mean(tuple(range(2, x.ndim)))

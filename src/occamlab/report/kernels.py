@@ -1,0 +1,120 @@
+"""Report section: infinite-width kernels of an MLP and a CNN on MNIST-1D, and the finite
+network's empirical NTK converging to the analytic one as width grows."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from occamlab import kernels as K
+from occamlab.report.page import Section
+
+_W = 2 ** 0.5
+
+
+def architectures() -> dict[str, K.Serial]:
+    """The two architectures of the default study (inputs (N, 1, 40))."""
+    return {
+        "MLP": K.serial(K.Flatten(), K.mlp(3, "relu", w_std=_W, b_std=0.1,
+                                           readout_w_std=1.0, readout_b_std=0.0)),
+        "CNN": K.serial(K.Conv(5, "circular", w_std=_W, b_std=0.1), K.Relu(),
+                        K.Conv(5, "circular", w_std=_W, b_std=0.1), K.Relu(),
+                        K.Conv(5, "circular", w_std=_W, b_std=0.1), K.Relu(),
+                        K.GlobalAvgPool(), K.Dense()),
+    }
+
+
+def _class_contrast(k: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean normalized kernel within classes over its mean between classes."""
+    d = k.diagonal().sqrt()
+    c = (k / d[:, None] / d[None, :]).numpy()
+    same = (y[:, None] == y[None, :]).numpy()
+    np.fill_diagonal(same, False)
+    between = ~same
+    np.fill_diagonal(between, False)
+    return float(c[same].mean() / c[between].mean())
+
+
+def _convergence(arch: K.Serial, x: torch.Tensor, widths: list[int], seeds: int) -> np.ndarray:
+    exact = arch.kernel(x).ntk
+    errs = []
+    for w in widths:
+        e = []
+        for s in range(seeds):
+            net = arch.network(x.shape[1:], width=w, seed=s, dtype=torch.float64)
+            emp = K.empirical_ntk(net, x)
+            e.append((torch.linalg.norm(emp - exact) / torch.linalg.norm(exact)).item())
+        errs.append(np.mean(e))
+    return np.array(errs)
+
+
+def section(sec: Section, study) -> None:
+    import matplotlib.pyplot as plt
+
+    data, n = study.data, study.n_signals
+    x = torch.as_tensor(data.x_train[:n])
+    y = torch.as_tensor(data.y_train[:n])
+    order = torch.argsort(y, stable=True)
+    archs = architectures()
+    sec.text(
+        f"The infinite-width NTK of an MLP (3 hidden ReLU layers) and of a CNN (3 circular "
+        f"convolutions of 5 taps, ReLU, global average pooling) on {n} MNIST-1D training "
+        "signals, in NTK parameterization (w_std = √2, b_std = 0.1), computed exactly by the "
+        "layer recursion of occamlab.kernels. Rows and columns are sorted by class; each kernel "
+        "is normalized to unit diagonal (cosine similarity in feature space).")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
+    rows, ntks = [], {}
+    for ax, (name, arch) in zip(axes, archs.items()):
+        k = arch.kernel(x, progress=False).ntk
+        ntks[name] = k
+        d = k.diagonal().sqrt()
+        kn = (k / d[:, None] / d[None, :])[order][:, order]
+        im = ax.imshow(kn.numpy(), cmap="viridis", interpolation="nearest")
+        bounds = np.flatnonzero(np.diff(y[order].numpy())) + 0.5
+        for b in bounds:
+            ax.axhline(b, color="w", lw=0.4)
+            ax.axvline(b, color="w", lw=0.4)
+        ax.set_title(f"{name} NTK (normalized)")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        rows.append({"architecture": name,
+                     "within/between-class kernel": _class_contrast(k, y),
+                     "mean off-diagonal cosine": float(
+                         (kn.sum() - kn.diagonal().sum()) / (n * n - n))})
+    study.cache["kernels"] = {"x": x, "y": y, "ntk": ntks, "architectures": archs}
+    sec.figure(fig, "ntk_heatmaps", caption="Analytic NTKs sorted by class (white lines: class "
+               "boundaries).")
+    sec.table(rows, caption="A larger within/between ratio means the kernel already groups "
+              "signals of the same class before any training.")
+
+    m = 6 if study.quick else 12
+    widths = [32, 128, 512] if study.quick else [32, 128, 512, 2048]
+    seeds = 2 if study.quick else 3
+    xs = x[:m]
+    small = {
+        "MLP": K.serial(K.Flatten(), K.mlp(2, "relu", w_std=_W, b_std=0.1)),
+        "CNN": K.serial(K.Conv(5, "circular", w_std=_W, b_std=0.1), K.Relu(),
+                        K.Conv(5, "circular", w_std=_W, b_std=0.1), K.Relu(),
+                        K.GlobalAvgPool(), K.Dense()),
+    }
+    cnn_widths = [w // 4 for w in widths]  # a conv layer has 5× more weights per unit
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    table = []
+    for (name, arch), ws in zip(small.items(), (widths, cnn_widths)):
+        errs = _convergence(arch, xs, ws, seeds)
+        slope = float(np.polyfit(np.log(ws), np.log(errs), 1)[0])
+        ax.loglog(ws, errs, "o-", label=f"{name} (slope {slope:.2f})")
+        guide = errs[0] * np.sqrt(ws[0] / np.array(ws, dtype=float))
+        ax.loglog(ws, guide, "k--", lw=0.8)
+        table += [{"architecture": name, "width": w, "relative error": float(e)}
+                  for w, e in zip(ws, errs)]
+    ax.set_xlabel("width (units / channels)")
+    ax.set_ylabel("‖Θ̂ − Θ‖_F / ‖Θ‖_F")
+    ax.legend(title="dashed: 1/√width")
+    ax.set_title("empirical NTK at init → analytic NTK")
+    sec.figure(fig, "ntk_convergence", caption=(
+        f"Relative Frobenius error of a finite network's empirical NTK at initialisation "
+        f"(mean of {seeds} seeds, {m} signals, float64) against the analytic NTK, as width "
+        "grows; fluctuations fall as 1/√width (Jacot et al. 2018)."))
+    sec.table(table, caption="Empirical vs analytic NTK.")

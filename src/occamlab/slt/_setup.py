@@ -1,0 +1,197 @@
+"""Shared set-up of the LLC estimator and its calibration: data, loss, validation, curvature."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from occamlab._torch import (
+    as_tensor,
+    check_positive_int,
+    flatten,
+    model_device_dtype,
+    trainable_params,
+)
+from occamlab.slt.samplers import SAMPLERS, make_loss
+
+# Rows per chunk when the full data set is evaluated (L_n(w*)) and for curvature probes.
+_CHUNK = 4096
+_CURV_ROWS = 2048
+
+
+@dataclass
+class Problem:
+    """A model at w*, its loss and data, ready for the samplers."""
+
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    w_star: torch.Tensor  # (P,)
+    x: torch.Tensor
+    y: torch.Tensor
+    loss_star: float  # L_n(w*) on the full data
+    n: int
+    loader_batch: int | None  # a DataLoader's batch size, used as the default batch size
+
+    @property
+    def n_params(self) -> int:
+        return int(self.w_star.numel())
+
+
+def _materialize(data: Any) -> tuple[Any, Any, int | None]:
+    if isinstance(data, tuple | list) and len(data) == 2:
+        return data[0], data[1], None
+    if isinstance(data, torch.utils.data.DataLoader):
+        xs, ys = [], []
+        for batch in data:
+            if not isinstance(batch, tuple | list) or len(batch) != 2:
+                raise ValueError("data: a DataLoader must yield (inputs, targets) pairs")
+            xs.append(torch.as_tensor(batch[0]))
+            ys.append(torch.as_tensor(batch[1]))
+        if not xs:
+            raise ValueError("data: the DataLoader yielded no batches")
+        return torch.cat(xs), torch.cat(ys), data.batch_size
+    if isinstance(data, torch.utils.data.Dataset):
+        try:
+            n = len(data)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError("data: a Dataset must have a length (map-style)") from None
+        items = [data[i] for i in range(n)]
+        if not items or not all(isinstance(it, tuple | list) and len(it) == 2 for it in items):
+            raise ValueError("data: a Dataset must hold (input, target) pairs and not be empty")
+        return (torch.stack([torch.as_tensor(it[0]) for it in items]),
+                torch.stack([torch.as_tensor(it[1]) for it in items]), None)
+    raise TypeError(f"data must be an (X, y) pair of tensors/arrays, a Dataset or a DataLoader, "
+                    f"got {type(data).__name__}")
+
+
+def full_loss(loss: Callable, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The mean loss over all rows, in chunks (chunk means weighted by their size)."""
+    n = x.shape[0]
+    total = 0.0
+    with torch.no_grad():
+        for s in range(0, n, _CHUNK):
+            e = min(s + _CHUNK, n)
+            total += float(loss(w, x[s:e], y[s:e])) * (e - s)
+    return total / n
+
+
+def prepare(model: nn.Module, loss_fn: Callable, data: Any) -> Problem:
+    """Validate the model, loss and data; compute w* and L_n(w*)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(output, target), got "
+                        f"{type(loss_fn).__name__}")
+    params = trainable_params(model)
+    device, dtype = model_device_dtype(model)
+    x_raw, y_raw, loader_batch = _materialize(data)
+    x = as_tensor(x_raw, "data inputs X", device=device)
+    y = as_tensor(y_raw, "data targets y", device=device)
+    if x.is_floating_point():
+        x = x.to(dtype)
+    if y.is_floating_point():
+        y = y.to(dtype)
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"data inputs X {tuple(x.shape)} and targets y {tuple(y.shape)} must "
+                         f"have the same number of rows (first dimension)")
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError(f"data must have at least 2 rows, got {n}")
+    loss = make_loss(model, loss_fn, params)
+    w_star = flatten(params).clone()
+    probe = slice(0, min(n, 8))
+    try:
+        with torch.no_grad():
+            out = loss(w_star, x[probe], y[probe])
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise ValueError(f"data of shape X {tuple(x.shape)}, y {tuple(y.shape)} does not fit "
+                         f"the model and loss: {str(e).splitlines()[0]}") from None
+    if not isinstance(out, torch.Tensor) or out.numel() != 1 or out.ndim != 0:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"loss_fn must return a scalar mean loss, got {shape}; use a reduction "
+                         f"such as 'mean' (e.g. torch.nn.MSELoss())")
+    loss_star = full_loss(loss, w_star, x, y)
+    if not math.isfinite(loss_star):
+        raise ValueError(f"L_n(w*) = {loss_star} is not finite: the model's loss at the given "
+                         f"parameters must be finite to measure an LLC there")
+    return Problem(loss, w_star, x, y, loss_star, n, loader_batch)
+
+
+def check_sampler(sampler: str) -> str:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    return sampler
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return v
+
+
+def per_chain_values(value: Any, name: str, chains: int) -> float | list[float]:
+    """A positive scalar, or a sequence of one positive value per chain."""
+    if isinstance(value, torch.Tensor | Sequence) and not isinstance(value, str):
+        vals = [float(v) for v in (value.reshape(-1).tolist() if isinstance(value, torch.Tensor)
+                                   else value)]
+        if len(vals) != chains:
+            raise ValueError(f"{name} has {len(vals)} values; give one value or one per chain "
+                             f"({chains})")
+        for v in vals:
+            check_positive(v, name)
+        return vals
+    return check_positive(value, name)
+
+
+def check_batch(batch_size: int | None, n: int) -> int | None:
+    if batch_size is None:
+        return None
+    return min(check_positive_int(batch_size, "batch_size"), n)
+
+
+def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+              generator: torch.Generator, iters: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top Hessian eigenvalue and mean Hessian diagonal of L at each of K points.
+
+    Arguments:
+        points: (K, P) parameters.
+
+    Returns:
+        ``(top, mean_diag)``, each (K,): |largest eigenvalue| by power iteration (``iters`` HVPs)
+        and tr(H)/P by Hutchinson's estimator with 8 Rademacher probes, on at most 2048 rows.
+    """
+    rows = slice(0, min(x.shape[0], _CURV_ROWS))
+    xs, ys = x[rows], y[rows]
+    batched = vmap(loss, in_dims=(0, None, None))
+
+    def hvp(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        # Points are independent, so the Hessian of the summed loss is block diagonal and one
+        # double backward gives every point's HVP at once.
+        w = w.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(batched(w, xs, ys).sum(), w, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), w)
+        return hv.detach()
+
+    k, p = points.shape
+    v = torch.randn(points.shape, generator=generator, device=points.device, dtype=points.dtype)
+    top = torch.zeros(k, device=points.device, dtype=points.dtype)
+    for _ in range(iters):
+        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-30)
+        hv = hvp(points, v)
+        top = (hv * v).sum(dim=1).abs()
+        v = hv
+    probes = torch.randint(0, 2, (8, k, p), generator=generator, device=points.device).to(
+        points.dtype) * 2 - 1
+    reps = points.unsqueeze(0).expand(8, k, p).reshape(8 * k, p)
+    hz = hvp(reps, probes.reshape(8 * k, p)).reshape(8, k, p)
+    diag = (hz * probes).sum(dim=2).mean(dim=0) / p
+    return top, diag

@@ -1,0 +1,162 @@
+"""Eigensystem of a kernel on a finite pool of points (the empirical data distribution)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from occamlab._torch import as_tensor, check_positive_int, make_generator
+from occamlab.spectra._spectrum import Spectrum
+
+METHODS = ("randomized", "lanczos")
+
+
+def check_kernel_matrix(K: Any, name: str = "K_pool") -> torch.Tensor:
+    """``K`` as a float64 (M, M) tensor, checked to be square, finite and symmetric."""
+    K = as_tensor(K, name, dtype=torch.float64, ndim=2)
+    if K.shape[0] != K.shape[1]:
+        raise ValueError(f"{name} must be a square (M, M) kernel matrix, got shape "
+                         f"{tuple(K.shape)}")
+    if K.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    scale = float(K.abs().max())
+    asym = float((K - K.T).abs().max())
+    if asym > 1e-8 * max(scale, 1e-300):
+        raise ValueError(f"{name} must be symmetric; max |K - Kᵀ| = {asym:.3g} (relative "
+                         f"{asym / scale:.3g})")
+    return K
+
+
+def eigh(K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ascending eigenvalues and eigenvectors of a symmetric matrix.
+
+    On CPU this calls LAPACK's divide-and-conquer ``syevd`` through SciPy, which we measured
+    4–6× faster than ``torch.linalg.eigh`` on this project's 2-core machine (1200×1200: 3.6 s
+    against 17.8 s); on other devices it uses torch.
+    """
+    if K.device.type != "cpu":
+        return torch.linalg.eigh(K)
+    from scipy.linalg import eigh as sp_eigh
+
+    w, V = sp_eigh(K.numpy(), driver="evd", check_finite=False)
+    return torch.from_numpy(w), torch.from_numpy(V)
+
+
+def _psd_tolerance(K: torch.Tensor, lam_max: float) -> float:
+    # Backward-stable eigensolvers perturb eigenvalues by ~ M·eps·‖K‖; anything more negative
+    # than a generous multiple of that is a real property of the kernel, not rounding.
+    return 100 * K.shape[0] * float(torch.finfo(torch.float64).eps) * max(lam_max, 1e-300)
+
+
+def _raise_not_psd(name: str, lam_min: float, lam_max: float) -> None:
+    raise ValueError(
+        f"{name} is not positive semi-definite: its most negative eigenvalue is {lam_min:.6g} "
+        f"(largest {lam_max:.6g}); a kernel matrix must have eigenvalues ≥ 0 up to rounding")
+
+
+def _randomized(K: torch.Tensor, k: int, *, n_iter: int, oversample: int,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    # Subspace iteration with a Rayleigh–Ritz step (Halko, Martinsson, Tropp 2011, Alg. 4.4
+    # and 5.3): only matrix–block products, which use all cores, unlike one-vector Lanczos.
+    M = K.shape[0]
+    b = min(M, k + oversample)
+    omega = torch.randn(M, b, generator=generator, dtype=K.dtype).to(K.device)
+    Q, _ = torch.linalg.qr(K @ omega)
+    for _ in range(n_iter):
+        Q, _ = torch.linalg.qr(K @ Q)
+    B = Q.T @ (K @ Q)
+    w, V = eigh((B + B.T) / 2)
+    w, V = w.flip(0)[:k], V.flip(1)[:, :k]
+    return w, Q @ V
+
+
+def _lanczos(K: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from scipy.sparse.linalg import eigsh
+
+    w, V = eigsh(K.cpu().numpy(), k=k, which="LA")
+    order = np.argsort(w)[::-1]
+    return (torch.from_numpy(w[order].copy()).to(K.device),
+            torch.from_numpy(V[:, order].copy()).to(K.device))
+
+
+def from_kernel(K_pool: Any, y_pool: Any = None, top_k: int | None = None, *,
+                method: str = "randomized", n_iter: int = 4, oversample: int | None = None,
+                seed: int | None = 0, keep_eigenvectors: bool = True) -> Spectrum:
+    """The eigensystem of a kernel on a pool of M points, normalized as a data distribution.
+
+    The uniform distribution on the pool has eigenvalues ``λᵢ = eigᵢ(K)/M`` and orthonormal
+    eigenfunctions ``φᵢ = √M·uᵢ``, so a target has coefficients ``vᵢ = uᵢᵀy/√M``
+    (REFERENCES §2; Simon et al. 2023, arXiv 2110.03922, §3 and App. on real data).
+
+    Arguments:
+        K_pool: (M, M) symmetric positive semi-definite kernel matrix.
+        y_pool: optional (M,) or (M, C) targets; with C outputs the power of each mode is summed
+            over outputs (so predicted MSEs are summed over outputs too).
+        top_k: keep only the top ``top_k`` eigenpairs, found iteratively; ``None`` does a
+            dense ``eigh`` of all M.
+        method: for ``top_k``: ``"randomized"`` (block subspace iteration, all cores; the
+            default) or ``"lanczos"`` (``scipy.sparse.linalg.eigsh``).
+        n_iter: subspace iterations of the randomized method (error ∝ (λ_{k+p}/λᵢ)^{2·n_iter+1}).
+        oversample: extra block columns p of the randomized method (default max(20, top_k/4)).
+        seed: seed of the randomized method's starting block.
+        keep_eigenvectors: store the (M, k) eigenvectors in the result.
+
+    Returns:
+        :class:`Spectrum` with levels of multiplicity 1 sorted by decreasing eigenvalue, the
+        trace beyond ``top_k`` in ``tail_trace`` and, with ``y_pool``, the target power per mode
+        and beyond ``top_k`` in ``tail_power``. Tensors are float64 on ``K_pool``'s device.
+
+    Raises:
+        ValueError: non-square, asymmetric, non-finite or non-PSD ``K_pool`` (the message names
+        the most negative eigenvalue), or ``y_pool`` of the wrong length.
+    """
+    K = check_kernel_matrix(K_pool)
+    M = K.shape[0]
+    y = None
+    if y_pool is not None:
+        y = as_tensor(y_pool, "y_pool", dtype=torch.float64, ndim=(1, 2), device=K.device)
+        if y.shape[0] != M:
+            raise ValueError(f"y_pool must have one row per pool point ({M}), got shape "
+                             f"{tuple(y.shape)}")
+        y = y.reshape(M, -1)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if top_k is None or top_k >= M:
+        w, U = eigh(K)
+        w, U = w.flip(0), U.flip(1)
+        lam_max, lam_min = float(w[0]), float(w[-1])
+        if lam_min < -_psd_tolerance(K, abs(lam_max)):
+            _raise_not_psd("K_pool", lam_min, lam_max)
+    else:
+        top_k = check_positive_int(top_k, "top_k")
+        if method == "lanczos":
+            w, U = _lanczos(K, top_k)
+        else:
+            p = max(20, top_k // 4) if oversample is None else check_positive_int(
+                oversample, "oversample", minimum=0)
+            w, U = _randomized(K, top_k, n_iter=check_positive_int(n_iter, "n_iter",
+                                                                   minimum=0),
+                               oversample=p, generator=make_generator(seed))
+        lam_max, lam_min = float(w[0]), float(w[-1])
+        if lam_min < -_psd_tolerance(K, abs(lam_max)):
+            _raise_not_psd("K_pool", lam_min, lam_max)
+    w = w.clamp_min(0.0)
+    lam = w / M
+    tail_trace = max(float(torch.diagonal(K).sum()) / M - float(lam.sum()), 0.0)
+    power, tail_power = None, 0.0
+    if y is not None:
+        v = U.T @ y / math.sqrt(M)
+        power = (v**2).sum(1)
+        tail_power = max(float((y**2).sum()) / M - float(power.sum()), 0.0)
+    return Spectrum(
+        eigenvalues=lam,
+        multiplicities=torch.ones(lam.shape[0], dtype=torch.int64, device=K.device),
+        target_power=power,
+        tail_trace=tail_trace if lam.shape[0] < M else 0.0,
+        tail_power=tail_power if lam.shape[0] < M else 0.0,
+        domain="pool",
+        eigenvectors=U if keep_eigenvectors else None,
+    )

@@ -1,0 +1,110 @@
+"""Hermite machinery: normalized polynomials, quadrature, coefficients of activations."""
+
+import math
+
+import pytest
+import torch
+from _design_closed_forms import shallow_erf_ntk
+
+from occamlab import design
+
+
+def test_hermite_matches_explicit_polynomials():
+    z = torch.linspace(-3, 3, 13, dtype=torch.float64)
+    h = design.hermite(z, 4)
+    explicit = torch.stack([torch.ones_like(z), z, (z**2 - 1) / math.sqrt(2),
+                            (z**3 - 3 * z) / math.sqrt(6), (z**4 - 6 * z**2 + 3) / math.sqrt(24)],
+                           dim=-1)
+    # Same polynomials by two routes: only rounding (values ≤ 81/√24 ≈ 17) separates them.
+    torch.testing.assert_close(h, explicit, rtol=0, atol=1e-13)
+
+
+def test_hermite_orthonormal_under_gaussian():
+    z, w = design.gauss_hermite(40)
+    h = design.hermite(z, 20)
+    gram = (h * w[:, None]).T @ h
+    # 40 nodes integrate degree ≤ 79 exactly, so E[hⱼhₖ] = δⱼₖ up to rounding.
+    torch.testing.assert_close(gram, torch.eye(21, dtype=torch.float64), rtol=0, atol=1e-11)
+
+
+def test_coefficients_exact_for_polynomials():
+    # z³ = He₃ + 3·He₁ = √6·h₃ + 3·h₁; at variance q, φ(√q z) = q^{3/2} z³.
+    for q in (1.0, 2.0, 0.5):
+        a = design.hermite_coefficients(lambda z: z**3, 5, q=q)
+        ref = q**1.5 * torch.tensor([0, 3, 0, math.sqrt(6), 0, 0], dtype=torch.float64)
+        torch.testing.assert_close(a, ref, rtol=0, atol=1e-12)  # exact quadrature: rounding
+
+
+def test_relu_coefficients_closed_form():
+    # E[relu(z)Heₖ(z)] = He_{k−2}(0)/√(2π) for k ≥ 2 (integrate by parts twice); a₀ = 1/√(2π),
+    # a₁ = 1/2.
+    def he0(m):
+        return 0.0 if m % 2 else (-1) ** (m // 2) * math.prod(range(m - 1, 0, -2))
+
+    ref = [1 / math.sqrt(2 * math.pi), 0.5] + [
+        he0(k - 2) / math.sqrt(2 * math.pi * math.factorial(k)) for k in range(2, 13)]
+    a = design.hermite_coefficients(torch.relu, 12)
+    # The kink at 0 makes Gauss–Hermite converge like 1/n: measured 6.4e-4 at 256 nodes.
+    torch.testing.assert_close(a, torch.tensor(ref, dtype=torch.float64), rtol=0, atol=1e-3)
+
+
+def test_erf_shallow_kernel_matches_arcsine_closed_form():
+    a = design.hermite_coefficients(torch.erf, 80)
+    c = torch.linspace(-1, 1, 41, dtype=torch.float64)
+    for kind in ("ntk", "nngp"):
+        k = design.shallow_kernel(a, kind)(c)
+        ref = shallow_erf_ntk(c) if kind == "ntk" else 2 / math.pi * torch.asin(2 * c / 3)
+        # erf is entire, so quadrature is exact to rounding; the series tail at |c| = 1 after
+        # degree 80 is ~ (2/3)^80 ≈ 1e-14.
+        torch.testing.assert_close(k, ref, rtol=0, atol=1e-10)
+    # REFERENCES §1: identical unit inputs, NTK = (2/π)asin(2/3) + 4/(π√5).
+    ntk1 = float(design.shallow_kernel(a)(torch.tensor(1.0, dtype=torch.float64)))
+    assert ntk1 == pytest.approx(2 / math.pi * math.asin(2 / 3) + 4 / (math.pi * math.sqrt(5)),
+                                 abs=1e-10)
+
+
+def test_relu_shallow_ntk_reference_values():
+    # REFERENCES §1: one hidden ReLU layer, w_std = √2 (q = 2), readout w_std = 1.
+    a = design.hermite_coefficients(torch.relu, 60, q=2.0)
+    k = design.shallow_kernel(a)(torch.tensor([-0.5, 0.0, 0.5], dtype=torch.float64))
+    ref = torch.tensor([-0.057669, 0.318310, 0.942331], dtype=torch.float64)
+    # Error budget: quadrature of the kink (≈ 6e-4·√2 per coefficient, enters a₀² as ≈1e-3)
+    # plus the series tail beyond degree 60 at |c| = 0.5 (< 1e-15).
+    torch.testing.assert_close(k, ref, rtol=0, atol=2e-3)
+
+
+def test_parseval_relu():
+    a = design.hermite_coefficients(torch.relu, 200)
+    # Σ aₖ² = E[relu(z)²] = 1/2; the tail beyond 200 is Σ_{k>200} O(k^{-5/2}) ≈ 3e-4 and the
+    # quadrature error adds ~1e-3.
+    assert float((a**2).sum()) == pytest.approx(0.5, abs=2e-3)
+
+
+@pytest.mark.parametrize("degree", [-1, -5])
+def test_negative_degree_rejected(degree):
+    with pytest.raises(ValueError, match="degree must be ≥ 0"):
+        design.hermite_coefficients(torch.tanh, degree)
+
+
+def test_degree_wrong_type_rejected():
+    with pytest.raises(TypeError, match="degree must be an integer"):
+        design.hermite_coefficients(torch.tanh, 2.5)
+
+
+def test_nan_on_nodes_rejected():
+    with pytest.raises(ValueError, match="NaN .*quadrature nodes"):
+        design.hermite_coefficients(torch.log, 3)  # log(z) is NaN for every negative node
+
+
+def test_inf_on_nodes_rejected():
+    with pytest.raises(ValueError, match="Inf values on the quadrature nodes"):
+        design.hermite_coefficients(lambda z: torch.exp(z**2), 3)  # overflows at |z| > 26.6
+
+
+def test_bad_q_and_fn_rejected():
+    with pytest.raises(ValueError, match="q .*must be a finite number > 0"):
+        design.hermite_coefficients(torch.tanh, 3, q=0.0)
+    with pytest.raises(TypeError, match="fn must be a callable"):
+        design.hermite_coefficients(3.0, 3)
+    with pytest.raises(ValueError, match="n_nodes must be ≤ 300"):
+        design.hermite_coefficients(torch.tanh, 3, n_nodes=500)

@@ -1,0 +1,104 @@
+"""Empirical NTK/NNGP: bad input gives a ValueError/TypeError that names the problem."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from occamlab.kernels.empirical import empirical_nngp, empirical_ntk
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)).double()
+
+
+X = torch.randn(4, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+@pytest.mark.parametrize("which", ["x1", "x2"])
+def test_non_finite_inputs(bad, which):
+    y = X.clone()
+    y[1, 2] = bad
+    args = (y, X) if which == "x1" else (X, y)
+    with pytest.raises(ValueError, match=rf"{which} contains non-finite"):
+        empirical_ntk(_mlp(), *args)
+    with pytest.raises(ValueError, match=rf"{which} contains non-finite"):
+        empirical_nngp(_mlp(), *args)
+
+
+def test_feature_shape_mismatch():
+    with pytest.raises(ValueError, match=r"same feature shape.*\(4, 3\).*\(2, 4\)"):
+        empirical_ntk(_mlp(), X, torch.zeros(2, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same feature shape"):
+        empirical_nngp(_mlp(), X, torch.zeros(2, 4, dtype=torch.float64))
+
+
+def test_inputs_without_sample_axis_or_samples():
+    with pytest.raises(ValueError, match=r"x1 must have shape \(n, \.\.\.\)"):
+        empirical_ntk(_mlp(), torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x2 has no samples"):
+        empirical_ntk(_mlp(), X, torch.zeros(0, 3, dtype=torch.float64))
+
+
+def test_model_without_trainable_parameters():
+    frozen = _mlp().requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        empirical_ntk(frozen, X)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        empirical_ntk(nn.ReLU(), X)
+
+
+def test_not_a_module():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got function"):
+        empirical_ntk(lambda x: x, X)
+
+
+def test_unknown_method_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"method must be one of 'auto', 'jacobian', 'jvp', "
+                                         r"'layerwise', got 'exact'"):
+        empirical_ntk(_mlp(), X, method="exact")
+
+
+def test_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1, got 0"):
+        empirical_ntk(_mlp(), X, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        empirical_nngp(_mlp(), X, batch_size=2.5)
+
+
+class _Custom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.a(x) * 2
+
+
+def test_layerwise_names_the_module_it_cannot_handle():
+    bn = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.Linear(5, 2)).double().eval()
+    with pytest.raises(ValueError, match=r"layerwise.*BatchNorm1d has trainable parameters"):
+        empirical_ntk(bn, X, method="layerwise")
+    with pytest.raises(ValueError, match=r"layerwise.*_Custom .*custom forward.*'jacobian'"):
+        empirical_ntk(_Custom().double(), X, method="layerwise")
+    grouped = nn.Sequential(nn.Conv1d(2, 2, 3, groups=2), nn.Flatten(), nn.LazyLinear(1))
+    grouped(torch.zeros(1, 2, 6))
+    with pytest.raises(ValueError, match=r"Conv1d with groups=2"):
+        empirical_ntk(grouped, torch.zeros(2, 2, 6), method="layerwise")
+
+
+def test_nngp_layer_errors():
+    with pytest.raises(ValueError, match=r"layer 'nope' is not a submodule.*'0'"):
+        empirical_nngp(_mlp(), X, layer="nope")
+    with pytest.raises(ValueError, match="Linear is not a submodule"):
+        empirical_nngp(_mlp(), X, layer=nn.Linear(5, 2))
+    with pytest.raises(TypeError, match="layer must be None, a submodule or its name"):
+        empirical_nngp(_mlp(), X, layer=3)
+    no_linear = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten()).double()
+    with pytest.raises(ValueError, match="no nn.Linear readout; pass layer="):
+        empirical_nngp(no_linear, torch.zeros(2, 1, 5, dtype=torch.float64))

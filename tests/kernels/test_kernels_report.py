@@ -1,0 +1,46 @@
+"""The report's kernel section (quick version) on MNIST-1D."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from occamlab import kernels as K  # noqa: E402
+from occamlab.report.kernels import architectures, section  # noqa: E402
+from occamlab.report.page import Section  # noqa: E402
+from occamlab.report.study import Study  # noqa: E402
+from occamlab.tasks import mnist1d  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    study = Study(data=mnist1d(n_train=200, n_test=50, seed=42), quick=True, seed=0)
+    sec = Section("kernels", "Kernel space", out)
+    section(sec, study)
+    return sec, study, out
+
+
+def test_section_writes_both_figures(ran):
+    sec, _, out = ran
+    assert (out / "kernels_ntk_heatmaps.png").stat().st_size > 10_000
+    assert (out / "kernels_ntk_convergence.png").stat().st_size > 10_000
+    html = sec.html()
+    assert html.count("<img") == 2 and "1/√width" in html
+
+
+def test_section_kernels_are_the_library_kernels(ran):
+    _, study, _ = ran
+    cache = study.cache["kernels"]
+    x = cache["x"]
+    assert x.shape == (study.n_signals, 1, 40)
+    for name, arch in architectures().items():
+        # the cached NTK is exactly what the public API returns for these signals
+        np.testing.assert_array_equal(cache["ntk"][name].numpy(), arch.kernel(x).ntk.numpy())
+    # the MLP on flattened signals is the plain MLP kernel of x.reshape(n, 40)
+    mlp = K.mlp(3, "relu", w_std=2 ** 0.5, b_std=0.1, readout_w_std=1.0)
+    # two summation orders of the same dot products, so rounding only
+    np.testing.assert_allclose(cache["ntk"]["MLP"].numpy(),
+                               mlp.kernel(x.reshape(len(x), -1)).ntk.numpy(), rtol=1e-13)
