@@ -86,7 +86,8 @@ def main() -> None:
     args = ap.parse_args()
 
     lines = [f"## Empirical NTK vs neural-tangents 0.6.5 ({datetime.date.today()})", "",
-             "Command: `.venv/bin/python benchmarks/empirical_ntk_vs_neural_tangents.py`  ",
+             "Command: `.venv/bin/python benchmarks/empirical_ntk_vs_neural_tangents.py"
+             + "".join(f" {a}" for a in sys.argv[1:]) + "`  ",
              f"Machine: {machine()}, torch {torch.__version__} ({torch.get_num_threads()} "
              "threads)  ",
              f"Task: width-{WIDTH} MLP, {DEPTH} hidden ReLU layers, 1 output, NTK "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,8 +86,10 @@ def main() -> None:
     print("| run | wall time (s) |\n| --- | --- |")
     for name, t in rows:
         print(f"| {name} | {t:.4f} |")
-    print(f"\nRatios: NT steady / occamlab = {peer['steady'] / steady:.2f} (goal ≥ 1); "
-          f"NT first call / occamlab = {peer['first'] / steady:.2f} (goal ≥ 2).")
+    print(f"\nRatios: NT steady / occamlab steady = {peer['steady'] / steady:.2f} (goal ≥ 1); "
+          f"NT first call / occamlab steady = {peer['first'] / steady:.2f}, / occamlab first "
+          f"call = {peer['first'] / first:.2f} (goal ≥ 2). Load average during the run: "
+          f"{os.getloadavg()[0]:.1f}.")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def as_tensor(
             raise ValueError(f"{name} could not be read as an array: {e}") from None
         if arr.dtype == object:
             raise TypeError(f"{name} must be numeric, got an array of Python objects")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = torch.from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))
     else:
         raise TypeError(
             f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}"

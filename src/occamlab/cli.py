@@ -230,3 +230,152 @@ def eigenlearn(
     write_with(png, lambda p: ax.figure.savefig(p, dpi=110, bbox_inches="tight", format="png"))
     plt.close(ax.figure)
     typer.echo(f"learning curve written to {out} and {png}")
+
+
+# --- design: reverse engineering a kernel into an activation (issue 4) -----------------------
+@app.command("design")
+def design_command(
+    spec: Annotated[str, typer.Argument(help="Target architecture spec (fully connected), as "
+                                        "for `occamlab kernel`.")],
+    kind: Annotated[str, typer.Option(help="Which kernel to match: ntk or nngp.")] = "ntk",
+    degree: Annotated[int, typer.Option(help="Degree of the power series / activation.")] = 5,
+    norm: Annotated[str, typer.Option(help="Fit: l2 (non-negative least squares) or max "
+                                      "(smallest maximum error).")] = "l2",
+    tol: Annotated[float, typer.Option(help="Largest accepted error, fraction of max|K|.")
+                   ] = 0.05,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Plot of the kernel fit and the "
+                                      "activation (.png).")] = Path("design.png"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the coefficients "
+                                                  "and fit errors as JSON.")] = None,
+    quiet: Annotated[bool, typer.Option(help="Print only where the outputs are.")] = False,
+) -> None:
+    """Engineer a shallow network's activation whose kernel matches a target architecture's.
+
+    Example: occamlab design "dense(w=1.41,b=0.1) relu dense(w=1.41,b=0.1) relu
+    dense(w=1.41,b=0.1) relu dense(w=1.41,b=0.1) relu dense(w=1.41,b=0.1)" --degree 5
+    --norm max -o design.png
+
+    Fits the target's kernel K(c) (c the cosine between inputs on the sphere) by a power series
+    with non-negative coefficients bₖ and prints the normalized Hermite coefficients
+    aₖ = √(bₖ/(k+1)) (NTK) or √bₖ (NNGP) of the activation φ = Σ aₖhₖ (Simon et al. 2022).
+    A target whose series needs negative coefficients is refused, with the closest fit.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from occamlab import design as D
+    from occamlab import kernels as K
+    from occamlab._io import write_json, write_with
+
+    try:
+        arch = K.parse_spec(spec)
+        act = D.activation_for(arch, kind=kind, degree=degree, norm=norm, tol=tol)
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    fit = act.fit
+    if not quiet:
+        typer.echo(f"target {kind.upper()} of {arch!r}")
+        typer.echo(f"fit: degree {degree}, {norm} norm, max error {fit.max_error:.4g} "
+                   f"({100 * fit.relative_error:.2f}% of max|K|)")
+        typer.echo(f"{'k':>3}{'b_k (kernel)':>16}{'a_k (activation)':>20}")
+        for k in range(degree + 1):
+            typer.echo(f"{k:>3}{float(fit.coefficients[k]):>16.6g}"
+                       f"{float(act.coefficients[k]):>20.6g}")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fit.plot(ax1)
+    z = torch.linspace(-3, 3, 401, dtype=torch.float64)
+    ax2.plot(z.numpy(), act(z).numpy(), "C3")
+    ax2.set_xlabel("preactivation z")
+    ax2.set_ylabel("φ(z)")
+    ax2.set_title("engineered activation")
+    fig.tight_layout()
+    write_with(out, lambda p: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(fig)
+    if json_out is not None:
+        write_json(json_out, {"spec": spec, "kind": kind, "degree": degree, "norm": norm,
+                              "hermite_coefficients": act.coefficients.tolist(),
+                              "series_coefficients": fit.coefficients.tolist(),
+                              "max_error": fit.max_error,
+                              "relative_error": fit.relative_error})
+    typer.echo(f"plot written to {out}" + (f", coefficients to {json_out}" if json_out else ""))
+
+
+# --- slt: the local learning coefficient of a saved model -------------------------------------
+@app.command()
+def llc(
+    model: Annotated[str, typer.Option(help="'module:factory' or 'file.py:factory' building "
+                                            "the network.")],
+    data: Annotated[Path, typer.Option(help=".npz with the training inputs and targets.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="state_dict file (read with weights_only=True).")] = None,
+    x_name: Annotated[str, typer.Option(help="Name of the inputs in the .npz.")] = "x",
+    y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
+    loss: Annotated[str, typer.Option(help="mse, cross-entropy, or gaussian-nll (with "
+                                           "--noise).")] = "mse",
+    noise: Annotated[float, typer.Option(help="σ of gaussian-nll.")] = 1.0,
+    nbeta: Annotated[float | None, typer.Option(help="nβ (default n/log n).")] = None,
+    step_size: Annotated[float | None, typer.Option(help="SGLD step (default: calibrated).")
+                         ] = None,
+    localization: Annotated[float | None, typer.Option(help="γ (default: calibrated).")] = None,
+    chains: Annotated[int, typer.Option(help="Chains, run together.")] = 4,
+    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 200,
+    burnin: Annotated[int | None, typer.Option(help="Burn-in draws (default = draws).")] = None,
+    thin: Annotated[int | None, typer.Option(help="Steps per draw (default: calibrated).")
+                    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per chain per step.")] = None,
+    sampler: Annotated[str, typer.Option(help="sgld, sgnht or rmsprop_sgld.")] = "sgld",
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")
+                        ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the trace plot (PNG).")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or diagnostics.")] = False,
+) -> None:
+    """Estimate the local learning coefficient (LLC) of a saved model on its training data."""
+    import warnings
+
+    from torch import nn as _nn
+
+    from occamlab import slt
+    from occamlab._io import write_json, write_with
+    from occamlab._load import load_arrays, load_model
+    from occamlab.tasks import gaussian_nll
+
+    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
+    try:
+        if loss not in (*losses, "gaussian-nll"):
+            raise ValueError(f"--loss must be one of {[*losses, 'gaussian-nll']}, got {loss!r}")
+        loss_fn = gaussian_nll(noise) if loss == "gaussian-nll" else losses[loss]()
+        net = load_model(model, checkpoint)
+        x, y = load_arrays(data, x_name, y_name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", slt.LLCWarning)
+            res = slt.llc(net, loss_fn, (x, y), nbeta=nbeta, step_size=step_size,
+                          localization=localization, chains=chains, draws=draws, burnin=burnin,
+                          thin=thin, batch_size=batch_size, sampler=sampler, seed=seed,
+                          progress=not quiet)
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    typer.echo(f"LLC = {res.mean:.4g} ± {res.se:.2g} (SE; std over chains {res.std:.2g}), "
+               f"L_n(w*) = {res.loss_star:.6g}")
+    if not quiet:
+        typer.echo(f"chains {res.chains} × draws {res.draws} (burn-in {res.burnin}, thin "
+                   f"{res.thin}), R-hat {res.rhat:.3f}, ESS {res.ess:.0f}, "
+                   f"{100 * res.frac_below:.0f}% of draws below L(w*)")
+        typer.echo(f"settings: {res.calibration}")
+        for w in caught:
+            typer.secho(f"warning: {w.message}", err=True, fg="yellow")
+    if json_out is not None:
+        write_json(json_out, res.to_dict())
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = res.plot()
+        write_with(plot, lambda p: ax.figure.savefig(p, dpi=110, bbox_inches="tight",
+                                                     format="png"))
+        plt.close(ax.figure)

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from _design_closed_forms import one_thread  # noqa: F401
 
 _PATH = Path(__file__).resolve().parents[2] / "examples" / "parity.py"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -15,15 +18,6 @@ def parity():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-@pytest.fixture
-def one_thread():
-    # Tiny matrices: under a shared 2-core machine OpenMP threads only contend (20× slower).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_parity_data_labels(parity):
@@ -36,7 +30,7 @@ def test_parity_data_labels(parity):
         parity.parity_data(5, 20, 20, seed=0)
 
 
-def test_engineered_sin_learns_parity_deep_relu_does_not(parity, one_thread):
+def test_engineered_sin_learns_parity_deep_relu_does_not(parity):
     r = parity.run(n_bits=9, n_train=256, n_test=256, width=128, steps=300, seed=0)
     # Published claim (arXiv 2106.03186 §5): the ½·sin(6z) shallow net generalizes on parity
     # (measured 1.000 at 9 bits), the deep ReLU net is at or below chance (measured 0.27).

@@ -196,3 +196,23 @@ def test_compare_table_and_plot():
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="differs from the measurement"):
         el.compare(el.predict(spec, [9.0, 16.0]), m)
+
+
+def test_fresh_samples_and_mode_learnabilities():
+    # Fresh i.i.d. samples on the 7-sphere with the validation kernel: test MSE within the
+    # issue's criterion, and the measured learnability of the degree-1 and degree-2 harmonics
+    # within 3·SE + 0.06 of the predicted λ/(λ+κ) (the same 6% agreement, applied to L ≤ 1).
+    fn = kernels.cosine_kernel(ARCH, D)
+    spec = spectra.sphere(ARCH, D, max_degree=MAXDEG)
+    tp = torch.zeros(MAXDEG + 1, dtype=torch.float64)
+    tp[2] = 1.0
+    modes = lambda x: torch.stack([sphere_harmonic(x, 1), sphere_harmonic(x, 2)], 1)
+    m = el.measure(fn, lambda n, g: sphere_points(n, D, generator=g),
+                   lambda x: sphere_harmonic(x, 2), [16, 64], trials=8, n_test=400,
+                   modes=modes, seed=0, progress=False)
+    c = el.compare(spec, m, target_power=tp)
+    assert m.pool_size is None and not c.pool_corrected
+    assert bool(c.within(0.06, 0.12).all()), c.table()
+    L = el.predict(spec, m.n.double(), target_power=tp).learnabilities[:, 1:3]
+    assert bool(((m.learnabilities - L).abs() <= 3 * m.learnabilities_se + 0.06).all()), (
+        m.learnabilities, L)

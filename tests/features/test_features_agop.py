@@ -4,13 +4,23 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import jacrev, vmap
+from torch.autograd.functional import jacobian
 
 from occamlab.features import agop, agops, supported_layers
 
 # float64 throughout: the AGOPs below agree with their references to rounding, ~1e-15 relative;
 # 1e-10 leaves room for summation order over a few hundred terms.
 TIGHT = 1e-10
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # The 2 CPU cores are shared by every room's tests; one intra-op thread avoids
+    # oversubscription (these small matrices gain little from a second thread).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _rel(a, b):
@@ -75,7 +85,8 @@ def test_agop_matches_finite_differences_at_input_and_hidden_layer():
 def test_centered_agop_is_gradient_covariance_from_per_sample_jacobians():
     m = _tanh_net()
     X = torch.randn(25, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    J = vmap(jacrev(lambda x: m(x[None])[0]))(X)  # (n, k, d), independent of the hooks
+    # Per-sample Jacobians (n, k, d) by plain autograd, independent of the hooks.
+    J = torch.stack([jacobian(lambda x: m(x[None])[0], x) for x in X])
     mean = J.mean(0)
     ref_u = torch.einsum("nki,nkj->ij", J, J) / len(X)
     ref_c = torch.einsum("nki,nkj->ij", J - mean, J - mean) / len(X)
@@ -107,7 +118,7 @@ def _unfold_agop(conv, rest, X, spatial):
         z = Wf @ p + conv.bias.detach()[:, None]
         return rest(z.reshape(1, conv.out_channels, *out_hw))[0]
 
-    J = vmap(jacrev(f))(patches)  # (N, k, D, P)
+    J = torch.stack([jacobian(f, p) for p in patches])  # (N, k, D, P)
     J = J.permute(0, 1, 3, 2).reshape(-1, J.shape[2])  # rows: (sample, output, position)
     return J.T @ J / (X.shape[0] * patches.shape[2])
 

@@ -116,6 +116,10 @@ def test_validation_selects_the_best_iteration_and_classification():
     # score is the accuracy of predict, recomputed here; and it equals the selected iteration's.
     assert m.score(Xv, yv) == pytest.approx(float((pred == yv).double().mean()), abs=1e-15)
     assert m.score(Xv, yv) == pytest.approx(max(accs), abs=1e-15)
+    # Without validation data the last iteration is kept: its M is the validated fit's M_last_
+    # (same deterministic iterations).
+    last = RFM(iters=3, progress=False).fit(X, y)
+    assert last.best_iter_ == 3 and torch.equal(last.M_, m.M_last_)
     assert clone(m).get_params()["iters"] == 3
 
 

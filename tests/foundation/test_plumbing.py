@@ -134,3 +134,8 @@ def test_load_arrays_names_missing_arrays(tmp_path):
     assert X.shape == (2, 3) and y.dtype == torch.int64
     with pytest.raises(ValueError, match=r"lacks array\(s\) \['labels'\]; it has \['X', 'y'\]"):
         load_arrays(path, "labels")
+
+
+def test_as_tensor_keeps_scalars_zero_dimensional():
+    assert as_tensor(3.0, "a").shape == ()
+    assert as_tensor(np.ones((3, 2))[:, 0], "c").shape == (3,)  # non-contiguous view copied

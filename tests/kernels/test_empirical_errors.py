@@ -100,5 +100,5 @@ def test_nngp_layer_errors():
     with pytest.raises(TypeError, match="layer must be None, a submodule or its name"):
         empirical_nngp(_mlp(), X, layer=3)
     no_linear = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten()).double()
-    with pytest.raises(ValueError, match="no nn.Linear readout; pass layer="):
+    with pytest.raises(ValueError, match=r"no nn.Linear \(or occamlab Dense\) readout; pass "):
         empirical_nngp(no_linear, torch.zeros(2, 1, 5, dtype=torch.float64))

@@ -85,3 +85,23 @@ def test_network_conv_matches_kernel_padding_convention():
                     want[:, p] += w[t] * x[:, 0, j]
         got = net(x)[:, 0]
         torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-14)  # float64 rounding
+
+
+def test_wide_network_features_give_the_nngp():
+    # NNGP of the readout = w²·E[φ(h)φ(h')] + b²; one wide network's feature Gram estimates
+    # the expectation with relative fluctuations ~ 1/√width (Lee et al. 2018, Eq. 4).
+    torch.manual_seed(4)
+    x = torch.randn(5, 2, 6, dtype=torch.float64)
+    arch = K.serial(K.Conv(3, "same", 1.3, 0.2), K.Gelu(), K.Flatten(), K.Dense(1.5, 0.3),
+                    K.Erf(), K.Dense(0.9, 0.4))
+    want = arch.kernel(x).nngp
+    errs = []
+    for width in (64, 2048):
+        net = arch.network(x.shape[1:], width=width, seed=0, dtype=torch.float64)
+        with torch.no_grad():
+            h = net[:-1](x)
+        got = 0.9 ** 2 * (h @ h.T) / width + 0.4 ** 2
+        errs.append((torch.linalg.norm(got - want) / torch.linalg.norm(want)).item())
+    # measured at width 2048 over seeds 0-2: 0.020-0.025 (1/√2048 ≈ 0.022), so 0.06 leaves
+    # ~3× room; 32× the width must cut the error by well over 2× (expected √32 ≈ 5.7×)
+    assert errs[1] < 0.06 and errs[1] < errs[0] / 2

@@ -40,7 +40,20 @@ def test_section_kernels_are_the_library_kernels(ran):
         # the cached NTK is exactly what the public API returns for these signals
         np.testing.assert_array_equal(cache["ntk"][name].numpy(), arch.kernel(x).ntk.numpy())
     # the MLP on flattened signals is the plain MLP kernel of x.reshape(n, 40)
-    mlp = K.mlp(3, "relu", w_std=2 ** 0.5, b_std=0.1, readout_w_std=1.0)
+    mlp = K.mlp(3, "relu", w_std=2 ** 0.5, b_std=0.1, readout_w_std=1.0, readout_b_std=0.0)
     # two summation orders of the same dot products, so rounding only
     np.testing.assert_allclose(cache["ntk"]["MLP"].numpy(),
                                mlp.kernel(x.reshape(len(x), -1)).ntk.numpy(), rtol=1e-13)
+
+
+def test_kernel_result_plot_shows_the_permuted_kernel():
+    import matplotlib.pyplot as plt
+
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    k = K.mlp(1).kernel(x)
+    ax = k.plot(kind="nngp", order=[2, 0, 3, 1])
+    shown = np.asarray(ax.images[0].get_array())
+    np.testing.assert_array_equal(shown, k.nngp.numpy()[[2, 0, 3, 1]][:, [2, 0, 3, 1]])
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="kind must be 'ntk' or 'nngp'"):
+        k.plot(kind="cov")

@@ -45,25 +45,31 @@ class SpectrumSums:
         lam = self.lam
         lmax = float(lam.max())
         b = torch.floor((math.log(lmax) - lam.log()) / math.log(_RHO)).long().clamp_min(0)
-        nb = int(b.max()) + 1
-        centre = lmax * _RHO ** (-(torch.arange(nb, dtype=lam.dtype, device=lam.device) + 0.5))
-        dev = lam - centre[b]
-        weights = {"E": self.mult * lam, "F": self.mult * lam * lam}
-        if self.power is not None:
-            weights["P"] = self.power
-        mom = {k: torch.zeros(_TERMS, nb, dtype=lam.dtype, device=lam.device) for k in weights}
-        powj = torch.ones_like(lam)
-        for j in range(_TERMS):
-            for k, w in weights.items():
-                mom[k][j].index_add_(0, b, w * powj)
-            powj = powj * dev
-        self.centre, self.mom = centre, mom
+        self.nb = int(b.max()) + 1
+        self.centre = lmax * _RHO ** (-(torch.arange(self.nb, dtype=lam.dtype,
+                                                       device=lam.device) + 0.5))
+        self.bins, self.dev = b, lam - self.centre[b]
+        self.mom: dict[str, torch.Tensor] = {}
+
+    def _moment(self, key: str) -> torch.Tensor:
+        """(J, bins) moments Σ_{i∈bin} wᵢ(λᵢ − c)^j of the weights of ``key``, computed once."""
+        if key not in self.mom:
+            w = {"E": lambda: self.mult * self.lam,
+                 "F": lambda: self.mult * self.lam * self.lam,
+                 "P": lambda: self.power}[key]()
+            out = torch.zeros(_TERMS, self.nb, dtype=w.dtype, device=w.device)
+            term = w.clone()
+            for j in range(_TERMS):
+                out[j].index_add_(0, self.bins, term)
+                term.mul_(self.dev)
+            self.mom[key] = out
+        return self.mom[key]
 
     def _series(self, key: str, kappa: torch.Tensor, order: int) -> torch.Tensor:
         """Σ_b Σ_j (−1)^j·binom(j+order−1, j)·M_jb / (c_b+κ)^{j+order}, for order 1 or 2."""
         a = self.centre.unsqueeze(0) + kappa.unsqueeze(1)
         x = -1.0 / a
-        mom = self.mom[key]
+        mom = self._moment(key)
         acc = torch.zeros_like(a)
         for j in range(_TERMS - 1, -1, -1):
             coef = 1.0 if order == 1 else float(j + 1)

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from occamlab._result import Result
@@ -127,8 +126,6 @@ def _levels(eigenvalues: Any, multiplicities: Any, target_power: Any
 
 def _sample_sizes(n: Any, device: torch.device) -> torch.Tensor:
     t = as_tensor(n, "n", dtype=torch.float64, ndim=(0, 1), device=device)
-    if not isinstance(n, torch.Tensor) and np.ndim(n) == 0:
-        t = t.reshape(())  # a plain number gives 0-dim results
     if t.numel() == 0:
         raise ValueError("n is empty; give at least one sample size")
     if bool((t <= 0).any()):

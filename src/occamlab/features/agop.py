@@ -256,9 +256,9 @@ def agop(
     model: nn.Module,
     X: Any,
     layer: nn.Module | str | None = None,
-    *,
     centered: bool = False,
     batch_size: int | None = None,
+    *,
     progress: bool = False,
 ) -> torch.Tensor:
     """The AGOP of ``model``'s outputs with respect to the input of ``layer``.

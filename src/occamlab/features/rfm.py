@@ -24,7 +24,7 @@ _KERNELS = ("laplace", "gaussian")
 # Pairs of points closer than this (relative squared distance) are the same point: the Laplace
 # kernel's gradient has a cusp there, which the reference implementation sets to zero.
 _SAME_POINT = 1e-10
-# Entries of one block of the AGOP, batch × (n + classes·d): bounds its memory to ~160 MB.
+# Entries of one block of the AGOP, batch × (2n + classes·d): bounds its memory to ~160 MB.
 _BLOCK = 20_000_000
 
 
@@ -48,8 +48,12 @@ class RFM(BaseEstimator):
         dtype: floating dtype of the computation.
         progress: show a progress bar over iterations.
 
+    Memory and time: the n × n kernel matrix (a few copies) and an O(n³) Cholesky solve per
+    iteration; the AGOP is accumulated in blocks of training points.
+
     Learned attributes:
         M_: (d, d) metric of the selected iteration (diagonal matrix when ``diagonal``).
+        M_last_: (d, d) metric of the last iteration (``M_`` when that one is selected).
         alpha_: (n, k) dual coefficients; ``X_fit_``: (n, d) the training inputs.
         history_: one dict per iteration: ``iter``, ``train_mse``, and with validation data
             ``val_mse`` (and ``val_accuracy`` for classification).
@@ -138,11 +142,14 @@ class RFM(BaseEstimator):
             )
         return torch.cholesky_solve(Y, L)
 
-    def _agop(self, X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    def _agop(self, X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor,
+              d2: torch.Tensor, same: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         """AGOP of ``f(x) = Σ_i α_i K_M(x, x_i)`` over the training points (full or diagonal).
 
         ``∇_x K_M(x, z) = −w(x, z)·M(x − z)`` with ``w = K/(L‖x − z‖_M)`` (Laplace) or
-        ``w = K/L²`` (Gaussian), so ``∇f_c(x) = −Σ_i α_ic w(x, x_i)(Mx − Mx_i)``.
+        ``w = K/L²`` (Gaussian), so ``∇f_c(x) = −Σ_i α_ic w(x, x_i)(Mx − Mx_i)``. ``d2``,
+        ``same`` and ``K`` are the training points' squared distances, same-point mask and kernel
+        matrix under this M, reused from the solve.
         """
         n, d = X.shape
         k = alpha.shape[1]
@@ -151,15 +158,13 @@ class RFM(BaseEstimator):
         out = torch.zeros((d,) if self.diagonal else (d, d), dtype=X.dtype, device=X.device)
         # α_ic·Mx_i as one (n, k·d) matrix, so the sum over i is a single matrix product.
         AX = (alpha[:, :, None] * XM[:, None, :]).reshape(n, k * d)
-        step = max(1, _BLOCK // max(1, n + k * d))
+        step = max(1, _BLOCK // max(1, 2 * n + k * d))
         for start in range(0, n, step):
             sl = slice(start, min(start + step, n))
-            d2, same = self._dist2(X[sl], XM[sl], X, XM)
-            K = self._kernel_from_d2(d2)
             if self.kernel == "laplace":
-                w = (K / (L * d2.sqrt())).masked_fill(same, 0.0)
+                w = (K[sl] / (L * d2[sl].sqrt())).masked_fill(same[sl], 0.0)
             else:
-                w = K / (L * L)
+                w = K[sl] / (L * L)
             wa = w @ alpha  # (B, k)
             # (B, k, d): −(Σ_i w α_ic) Mx_b + Σ_i w α_ic Mx_i
             G = (w @ AX).reshape(-1, k, d) - wa[:, :, None] * XM[sl][:, None, :]
@@ -222,7 +227,9 @@ class RFM(BaseEstimator):
         self.history_: list[dict[str, float]] = []
         best = None
         for t in track(range(self.iters + 1), description="RFM", enabled=self.progress):
-            K = self._kernel(X, X, M)
+            XM = self._metric_apply(X, M)
+            d2, same = self._dist2(X, XM, X, XM)
+            K = self._kernel_from_d2(d2)
             alpha = self._solve(K, Y)
             rec = {"iter": t, "train_mse": float(((K @ alpha - Y) ** 2).mean())}
             key = None
@@ -238,7 +245,7 @@ class RFM(BaseEstimator):
             if best is None or key is None or key < best[0]:
                 best = (key, t, M, alpha)
             if t < self.iters:
-                M = self._agop(X, alpha, M)
+                M = self._agop(X, alpha, M, d2, same, K)
                 if self.normalize:
                     top = float(M.max())
                     if top <= 0:
@@ -247,6 +254,7 @@ class RFM(BaseEstimator):
                             "cannot normalize M; check y or lower ridge"
                         )
                     M = M / top
+        self.M_last_ = torch.diag(M) if self.diagonal else M
         _, self.best_iter_, M, self.alpha_ = best
         self.M_ = torch.diag(M) if self.diagonal else M
         self.X_fit_ = X

@@ -7,7 +7,8 @@ Closed forms: ReLU family (Cho & Saul 2009, Eq. 6), erf (Williams 1997), GELU (d
 Gaussian integration by parts), sign. Anything else goes through :class:`Elementwise`, a 2-D
 Gauss–Hermite quadrature.
 
-Each activation implements three maps on broadcastable tensors:
+Each activation implements ``fn`` (the function, for the finite network) and two kernel maps on
+broadcastable tensors:
 
 - ``pair(s, q1, q2, dot)`` → ``(T, Ṫ or None)`` off the diagonal,
 - ``diag(q)`` → ``T(q, q, q)`` from its own formula (the diagonal is where ``arccos`` of a

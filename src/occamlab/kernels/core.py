@@ -30,9 +30,18 @@ __all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel"
 
 # Entries of one block's NNGP array that ``batch_size=None`` aims for: 2**16 float64 entries
 # (512 KiB) keep the dozen elementwise passes of an activation in cache, which measured 3×
-# faster than one 2000 × 2000 block; at least 16 inputs per block bound Python overhead.
+# faster than one 2000 × 2000 block. Blocks of at least 16 inputs bound Python overhead, unless
+# that would pass 2**22 entries (32 MiB) per array (position pairs of large images).
 _AUTO_BLOCK_ENTRIES = 1 << 16
+_MAX_BLOCK_ENTRIES = 1 << 22
 _MIN_AUTO_BLOCK = 16
+
+
+def _auto_batch(per_pair: int) -> int:
+    b = int(math.sqrt(_AUTO_BLOCK_ENTRIES / per_pair))
+    if b >= _MIN_AUTO_BLOCK:
+        return b
+    return max(1, min(_MIN_AUTO_BLOCK, int(math.sqrt(_MAX_BLOCK_ENTRIES / per_pair))))
 
 
 @dataclass(frozen=True)
@@ -267,7 +276,8 @@ class Serial(Layer):
                 pairs, so memory is bounded by a block (plus the (n1, n2) outputs). ``None``
                 picks a cache-sized block: 256 inputs for flat features, fewer (≥ 16) when
                 position pairs are carried. With ``x2=None`` only blocks on and above the
-                diagonal are computed.
+                diagonal are computed. On CPU the blocks run in ``torch.get_num_threads()``
+                parallel threads, each op single-threaded (restored afterwards).
             dtype: computation dtype (float64 by default; float32 works and keeps the diagonal
                 exact, since a self-kernel's diagonal is carried from its own formula).
                 ``None`` keeps the input's floating dtype.
@@ -296,7 +306,7 @@ class Serial(Layer):
         if batch_size is None:
             p = math.prod(x1.shape[2:]) if x1.ndim > 2 else 1
             per_pair = p * p if full else p
-            batch_size = max(_MIN_AUTO_BLOCK, int(math.sqrt(_AUTO_BLOCK_ENTRIES / per_pair)))
+            batch_size = _auto_batch(per_pair)
         else:
             check_positive_int(batch_size, "batch_size")
         rows = list(batch_slices(n1, batch_size))

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.func import jacrev, jvp, vmap
 
+from occamlab._progress import track
 from occamlab._torch import (
     as_tensor,
     batch_slices,
@@ -46,7 +47,8 @@ from occamlab.kernels.empirical_layerwise import (
     gram_rows,
     layerwise_factor,
     layerwise_plan,
-    use_gradients,
+    layerwise_sizes,
+    own_modules,
 )
 
 __all__ = ["empirical_ntk", "empirical_nngp", "METHODS"]
@@ -141,12 +143,13 @@ def _block_size(batch_size: int | None, per_sample: int, per_pair: int) -> int |
 def _blocked(x1: torch.Tensor, x2: torch.Tensor | None, block: int | None,
              factor: Callable[[torch.Tensor], Any],
              contract: Callable[[Any, Any], torch.Tensor],
-             tail: tuple[int, ...], keep: bool = False) -> torch.Tensor:
+             tail: tuple[int, ...], keep: bool = False, progress: bool = False) -> torch.Tensor:
     """Θ of shape (n1, n2, *tail) assembled from blocks ``contract(factor(x1[i]), factor(x2[j]))``.
 
     With ``x2=None`` only the blocks on and above the diagonal are computed; the others are their
     transposes (Θ(x, x')_{oo'} = Θ(x', x)_{o'o}). ``keep``: the factors of all of x2 fit in
-    memory, so each is computed once instead of once per block of x1.
+    memory, so each is computed once instead of once per block of x1. ``progress``: a bar over
+    the blocks of x1.
     """
     sym = x2 is None
     xb = x1 if sym else x2
@@ -157,7 +160,9 @@ def _blocked(x1: torch.Tensor, x2: torch.Tensor | None, block: int | None,
         return contract(f1, f1 if sym else factor(xb))
     out = torch.empty((n1, n2, *tail), dtype=x1.dtype, device=x1.device)
     cache: dict[int, Any] | None = {} if keep else None
-    for i, a in enumerate(s1):
+    rows = track(list(enumerate(s1)), description="empirical NTK", total=len(s1),
+                 enabled=progress)
+    for i, a in rows:
         f1 = cache[i] if sym and cache is not None and i in cache else factor(x1[a])
         for j, b in enumerate(s2):
             if sym and j < i:
@@ -204,7 +209,7 @@ def _jacobian_contract(trace: bool) -> Callable[[list, list], torch.Tensor]:
 
 
 def _jvp_ntk(model: nn.Module, params: dict, x1: torch.Tensor, x2: torch.Tensor | None,
-             block: int | None, out: int, trace: bool) -> torch.Tensor:
+             block: int | None, out: int, trace: bool, progress: bool) -> torch.Tensor:
     """Θ by NTK-vector products: rows J(x')ᵀe by reverse mode, then J(x)·row by forward mode."""
     pullback = vmap(jacrev(_single(model)), in_dims=(None, 0))
 
@@ -223,43 +228,35 @@ def _jvp_ntk(model: nn.Module, params: dict, x1: torch.Tensor, x2: torch.Tensor 
         theta = cols.reshape(nb, out, xa.shape[0], out).permute(2, 0, 3, 1)  # (a, b, O, O')
         return theta.diagonal(dim1=2, dim2=3).sum(-1) if trace else theta
 
-    return _blocked(x1, x2, block, factor, contract, () if trace else (out, out), keep=True)
+    return _blocked(x1, x2, block, factor, contract, () if trace else (out, out), keep=True,
+                    progress=progress)
 
 
 def _layerwise_ntk(steps: list[Step], x1: torch.Tensor, x2: torch.Tensor | None,
-                   batch_size: int | None, out: int, trace: bool) -> torch.Tensor:
+                   batch_size: int | None, out: int, trace: bool,
+                   progress: bool) -> torch.Tensor:
     factor = layerwise_factor(steps, out)
-    probe = factor(x1[:1])
-    # Stored signals and inputs; per layer with positions, either per-sample weight gradients
-    # or products over pairs of positions, whichever order dense_contract will pick.
-    o_eff = out if trace else out * out
-    per_sample, per_pair = 0, o_eff
-    for _, h, g in probe:
-        per_sample += g.numel() + h.numel()
-        p, c, k = h.shape[1], g.shape[-1], h.shape[-1]
-        if p > 1 and use_gradients(o_eff, c, k, p, p):
-            per_sample += out * c * (k + 1)
-        elif p > 1:
-            per_pair = max(per_pair, p * p * o_eff)
+    per_sample, per_pair = layerwise_sizes(steps, x1, out, trace)
     block = _block_size(batch_size, per_sample, per_pair)
 
     def contract(f1: list, f2: list) -> torch.Tensor:
         total = None
         for (s, h1, g1), (_, h2, g2) in zip(f1, f2):
             part = dense_contract(s, h1, g1, h2, g2, trace)
-            total = part if total is None else total + part
+            total = part if total is None else total.add_(part)
         return total
 
     n2 = (x1 if x2 is None else x2).shape[0]
     return _blocked(x1, x2, block, factor, contract, () if trace else (out, out),
-                    keep=per_sample * n2 <= _BUDGET)
+                    keep=per_sample * n2 <= _BUDGET, progress=progress)
 
 
 # --------------------------------------------------------------------------- public
 
 
 def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "auto",
-                  batch_size: int | None = None, trace: bool = True) -> torch.Tensor:
+                  batch_size: int | None = None, trace: bool = True,
+                  progress: bool = False) -> torch.Tensor:
     """The empirical neural tangent kernel Θ(x1, x2) = J(x1)·J(x2)ᵀ of ``model`` as it is now.
 
     Θ(x, x')_{oo'} = Σ_θ ∂f_o(x)/∂θ · ∂f_{o'}(x')/∂θ over all trainable parameters θ (those with
@@ -274,13 +271,14 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
             symmetric half is computed once).
         method: ``"jacobian"`` (Jacobian contraction), ``"jvp"`` (NTK-vector products),
             ``"layerwise"`` (structured Gram products; an ``nn.Sequential`` chain of
-            ``nn.Linear``, ``nn.Conv1d``/``nn.Conv2d`` with groups=1 and parameter-free modules,
-            each parameterized layer used once), or ``"auto"`` (layerwise when it applies, else
-            jacobian).
+            ``nn.Linear``, ``nn.Conv1d``/``nn.Conv2d`` with groups=1, the Dense/Conv modules of
+            occamlab's ``arch.network`` and parameter-free modules, no parameter shared between
+            layers), or ``"auto"`` (layerwise when it applies, else jacobian).
         batch_size: inputs per block; memory grows with the block, not with n. ``None`` picks
             the largest block that keeps each block of per-sample factors below 2**27 elements.
         trace: sum the kernel over the diagonal of the outputs (Σ_o Θ_oo) or keep the full
             output-by-output kernel.
+        progress: show a progress bar over the blocks of x1 (when there is more than one).
 
     Returns:
         Θ of shape (n1, n2) if ``trace`` else (n1, n2, O, O), in the model's dtype, on x1's
@@ -302,7 +300,7 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
             raise ValueError(f"method='layerwise' does not apply to this model: {why}; "
                              "use method='jacobian' or 'jvp'")
     if steps is not None:
-        theta = _layerwise_ntk(steps, a, b, batch_size, out, trace)
+        theta = _layerwise_ntk(steps, a, b, batch_size, out, trace, progress)
     else:
         per_sample = out * sum(p.numel() for p in params.values())
         n2 = (a if b is None else b).shape[0]
@@ -310,12 +308,13 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
             # Forward mode pushes O tangents per x2 sample through the whole x1 block.
             per_pair = out * (out + _activation_size(model, a))
             theta = _jvp_ntk(model, params, a, b, _block_size(batch_size, per_sample, per_pair),
-                             out, trace)
+                             out, trace, progress)
         else:
             block = _block_size(batch_size, per_sample, out * out)
             theta = _blocked(a, b, block, _jacobian_factor(model, params),
                              _jacobian_contract(trace),
-                             () if trace else (out, out), keep=per_sample * n2 <= _BUDGET)
+                             () if trace else (out, out), keep=per_sample * n2 <= _BUDGET,
+                             progress=progress)
     return theta.to(home)
 
 
@@ -334,10 +333,12 @@ def _find_layer(model: nn.Module, layer: nn.Module | str | None, probe: torch.Te
         return layer
     if layer is not None:
         raise TypeError(f"layer must be None, a submodule or its name, got {type(layer).__name__}")
-    # The readout is the last nn.Linear *called*, which need not be the last one registered.
+    # The readout is the last dense layer *called*, which need not be the last one registered.
+    own_dense = own_modules()[0]
     called: list[nn.Module] = []
     hooks = [m.register_forward_pre_hook(lambda m, args: called.append(m))
-             for m in model.modules() if isinstance(m, nn.Linear)]
+             for m in model.modules()
+             if isinstance(m, nn.Linear) or (own_dense is not None and type(m) is own_dense)]
     try:
         with torch.no_grad():
             model(probe)
@@ -345,8 +346,8 @@ def _find_layer(model: nn.Module, layer: nn.Module | str | None, probe: torch.Te
         for hk in hooks:
             hk.remove()
     if not called:
-        raise ValueError("model has no nn.Linear readout; pass layer= (a submodule or its name) "
-                         "whose input features to use")
+        raise ValueError("model has no nn.Linear (or occamlab Dense) readout; pass layer= (a "
+                         "submodule or its name) whose input features to use")
     return called[-1]
 
 
@@ -374,7 +375,8 @@ def empirical_nngp(model: nn.Module, x1: Any, x2: Any = None, *,
     """The Gram matrix of a network's last hidden features, normalized by their number.
 
     K(x, x') = φ(x)·φ(x')/d with φ(x) ∈ R^d the input of ``layer`` (flattened per sample); by
-    default the input of the readout, the last ``nn.Linear`` the forward pass calls.
+    default the input of the readout: the last ``nn.Linear`` (or occamlab ``Dense`` module of
+    ``arch.network``) the forward pass calls.
 
     Convention: in NTK parameterization the readout computes (w_std/√d)·W·φ + b_std·b, so the
     network's output NNGP is w_std²·φ·φ'/d + b_std². This function returns φ·φ'/d, which converges
@@ -387,7 +389,7 @@ def empirical_nngp(model: nn.Module, x1: Any, x2: Any = None, *,
         x1: inputs (n1, ...), finite.
         x2: inputs (n2, ...) with the same feature shape; ``None`` means x1.
         layer: the submodule (or its name in ``model.named_modules()``) whose input features are
-            used; ``None`` is the last ``nn.Linear`` called.
+            used; ``None`` is the last ``nn.Linear`` or occamlab ``Dense`` called.
         batch_size: inputs per forward pass (``None``: all at once).
 
     Returns:

@@ -16,6 +16,7 @@ vector-Jacobian product. Private: used by :mod:`occamlab.kernels.empirical`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["Step", "dense_contract", "gram_rows", "layerwise_factor", "layerwise_plan",
-           "use_gradients"]
+           "layerwise_sizes", "own_modules", "use_gradients"]
 
 # Parameter-free modules known to act elementwise: their backward is a product with φ'(z),
 # computed once per block instead of once per output. Any other parameter-free module is still
@@ -43,8 +44,8 @@ def gram_rows(j1: torch.Tensor, j2: torch.Tensor, trace: bool) -> torch.Tensor:
     a, o, _ = j1.shape
     b = j2.shape[0]
     if trace:
-        # Batched over outputs: O products of size a×D·D×b instead of one (aO)×D·D×(bO).
-        return torch.bmm(j1.transpose(0, 1), j2.permute(1, 2, 0)).sum(0)
+        # Σ_o Σ_d j1[a,o,d]·j2[b,o,d] is one product over the flattened (o, d) axis.
+        return j1.reshape(a, -1) @ j2.reshape(b, -1).T
     g = j1.reshape(a * o, -1) @ j2.reshape(b * o, -1).T
     return g.reshape(a, o, b, o).permute(0, 2, 1, 3)
 
@@ -65,7 +66,7 @@ class Step:
     stride: tuple[int, ...] = ()
 
 
-def _own_modules() -> tuple[type | None, type | None, type | None]:
+def own_modules() -> tuple[type | None, type | None, type | None]:
     """occamlab's own NTK-parameterized layers (``arch.network``), imported late: no cycle.
 
     Their Dense/Conv compute (w_std/√fan_in)·(W ⋆ h) + b_std·b with attributes ``scale``,
@@ -79,7 +80,7 @@ def _own_modules() -> tuple[type | None, type | None, type | None]:
 
 def _dense_step(m: nn.Module) -> Step | None:
     """The step for a layer whose output is w_scale·(W ⋆ h) + b_scale·b, else ``None``."""
-    dense_cls, conv_cls, _ = _own_modules()
+    dense_cls, conv_cls, _ = own_modules()
     weight = m.weight.requires_grad
     bias = getattr(m, "bias", None) is not None and m.bias.requires_grad
     plain = (nn.Linear.forward, nn.Conv1d.forward, nn.Conv2d.forward)
@@ -122,7 +123,7 @@ def layerwise_plan(model: nn.Module) -> tuple[list[Step] | None, str]:
         trainable = [p for p in m.parameters() if p.requires_grad]
         if not trainable:
             plain = (isinstance(m, _ELEMENTWISE) and type(m).forward in _ELEMENTWISE_FORWARDS
-                     or type(m) is _own_modules()[2])
+                     or type(m) is own_modules()[2])
             steps.append(Step(m, "elementwise" if plain else "fixed"))
             continue
         if any(id(p) in seen for p in trainable):
@@ -170,12 +171,58 @@ def _pullback(module: nn.Module, a: torch.Tensor, g: torch.Tensor) -> torch.Tens
     return gin.reshape(n, o, *a.shape[1:])
 
 
+def _is_relu(module: nn.Module) -> bool:
+    """nn.ReLU, or occamlab's own ReLU module (whose function is ``torch.relu`` too)."""
+    if type(module) is nn.ReLU:
+        return True
+    act_cls = own_modules()[2]
+    if act_cls is None or type(module) is not act_cls:
+        return False
+    from occamlab.kernels.activations import Relu
+
+    return type(module.act) is Relu
+
+
 def _derivative(module: nn.Module, a: torch.Tensor) -> torch.Tensor:
     """φ'(a) of an elementwise module, same shape as a."""
+    if _is_relu(module):
+        # torch.relu's own backward rule (gradient 0 at 0), without an autograd pass; the
+        # boolean mask multiplies as 0/1.
+        return a > 0
     a = a.detach().requires_grad_(True)
     with torch.enable_grad():
         y = module(a)
         return torch.autograd.grad(y, a, torch.ones_like(y))[0]
+
+
+def layerwise_sizes(steps: list[Step], x: torch.Tensor, out: int, trace: bool
+                    ) -> tuple[int, int]:
+    """Elements stored per sample, and per pair of samples, by the layerwise path.
+
+    From one forward pass over a single sample (shapes only): the signals G and inputs H of
+    each dense step; per layer with positions, either per-sample weight gradients or products
+    over pairs of positions, whichever order :func:`dense_contract` will pick.
+    """
+    shapes, a = [], x[:1]
+    with torch.no_grad():
+        for s in steps:
+            y = s.module(a)
+            if s.kind == "linear":
+                k, c = a.shape[-1], y.shape[-1]
+                shapes.append((a[0].numel() // k, c, k))
+            elif s.kind == "conv":
+                c = y.shape[1]
+                shapes.append((y[0].numel() // c, c, a.shape[1] * math.prod(s.taps)))
+            a = y
+    o_eff = out if trace else out * out
+    per_sample, per_pair = 0, o_eff
+    for p, c, k in shapes:
+        per_sample += out * p * c + p * k
+        if p > 1 and use_gradients(o_eff, c, k, p, p):
+            per_sample += out * c * (k + 1)
+        elif p > 1:
+            per_pair = max(per_pair, p * p * o_eff)
+    return per_sample, per_pair
 
 
 def layerwise_factor(steps: list[Step], out: int
@@ -201,7 +248,9 @@ def layerwise_factor(steps: list[Step], out: int
                                   g.reshape(n, out, -1, g.shape[-1])))
                     if i == first:
                         break
-                    g = (g @ m.weight) * s.w_scale
+                    g = torch.matmul(g, m.weight)
+                    if s.w_scale != 1.0:
+                        g.mul_(s.w_scale)
                 elif s.kind == "conv":
                     found.append((s, _patches(s, a),
                                   g.reshape(n, out, g.shape[2], -1).transpose(2, 3)))
@@ -236,9 +285,10 @@ def dense_contract(s: Step, h1: torch.Tensor, g1: torch.Tensor, h2: torch.Tensor
     w = s.w_scale**2 if s.weight else 0.0
     bias = s.b_scale**2 if s.bias else 0.0
     if p == 1 and q == 1:
-        hh = (h1[:, 0] @ h2[:, 0].T) * w + bias
+        # Few, fused operations: on a busy machine each one costs a thread wake-up.
+        hh = torch.addmm(h1.new_tensor(bias).expand(a, b), h1[:, 0], h2[:, 0].T, alpha=w)
         gg = gram_rows(g1[:, :, 0], g2[:, :, 0], trace)
-        return gg * hh if trace else gg * hh[:, :, None, None]
+        return gg.mul_(hh) if trace else gg * hh[:, :, None, None]
     if use_gradients(o if trace else o * o, c, k, p, q):
         def grads(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
             parts = []

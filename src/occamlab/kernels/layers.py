@@ -14,6 +14,7 @@ conventions:
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -97,20 +98,15 @@ class _DenseModule(nn.Module):
         return f"{i} → {o}, NTK parameterization, scale={self.scale:.4g}, b_std={self.b_std:g}"
 
 
-def _pad_axis(x: torch.Tensor, axis: int, lo: int, hi: int, circular: bool) -> torch.Tensor:
-    n = x.shape[axis]
-    if circular and (lo > n or hi > n):  # a filter wider than the signal wraps more than once
-        idx = torch.arange(-lo, n + hi, device=x.device) % n
-        return x.index_select(axis, idx)
-    parts = []
-    if lo:
-        parts.append(x.narrow(axis, n - lo, lo) if circular
-                     else x.new_zeros(*x.shape[:axis], lo, *x.shape[axis + 1:]))
-    parts.append(x)
-    if hi:
-        parts.append(x.narrow(axis, 0, hi) if circular
-                     else x.new_zeros(*x.shape[:axis], hi, *x.shape[axis + 1:]))
-    return torch.cat(parts, axis) if len(parts) > 1 else x
+def _pieces(n: int, offset: int, circular: bool) -> list[tuple[int, int, int]]:
+    """(output start, input start, length) runs of ``out[p] = in[p + offset]`` along an axis of
+    size ``n``: wrapped when circular, dropped where the input is zero padding otherwise."""
+    if circular:
+        o = offset % n
+        return [r for r in ((0, o, n - o), (n - o, 0, o)) if r[2] > 0]
+    if abs(offset) >= n:
+        return []
+    return [(max(0, -offset), max(0, offset), n - abs(offset))]
 
 
 def _box(t: torch.Tensor, n_lead: int, spatial: tuple[int, ...], full: bool, dim: int,
@@ -118,30 +114,29 @@ def _box(t: torch.Tensor, n_lead: int, spatial: tuple[int, ...], full: bool, dim
     """Average over ``k`` taps along spatial axis ``dim``, shifting both positions of a pair.
 
     ``t`` is (*lead, P) or (*lead, P, P) with P = prod(spatial); returns the same layout with
-    the new spatial size.
+    the new spatial size. Shifted views are added in place (no padded copies): padding zeros
+    contribute nothing but still count in the 1/k.
     """
     lead = t.shape[:n_lead]
     n = spatial[dim]
     x = t.reshape(*lead, *spatial, *(spatial if full else ()))
     axes = [n_lead + dim] + ([n_lead + len(spatial) + dim] if full else [])
     if padding == "valid":
-        lo = hi = 0
+        n_out, offsets = n - k + 1, range(k)
     else:  # SAME as in XLA/JAX (and torch): the extra tap of an even filter goes last
-        lo = (k - 1) // 2
-        hi = k - 1 - lo
+        n_out, offsets = n, range(-((k - 1) // 2), k - (k - 1) // 2)
+    shape = list(x.shape)
     for a in axes:
-        x = _pad_axis(x, a, lo, hi, padding == "circular")
-    n_out = n + lo + hi - k + 1
-
-    def shifted(s: int) -> torch.Tensor:
-        v = x
-        for a in axes:
-            v = v.narrow(a, s, n_out)
-        return v
-
-    acc = shifted(0).clone()
-    for s in range(1, k):
-        acc += shifted(s)
+        shape[a] = n_out
+    acc = x.new_zeros(shape)
+    for off in offsets:
+        runs = ([(0, off, n_out)] if padding == "valid"
+                else _pieces(n, off, padding == "circular"))
+        for combo in itertools.product(runs, repeat=len(axes)):
+            dst, src = acc, x
+            for a, (o, i, m) in zip(axes, combo):
+                dst, src = dst.narrow(a, o, m), src.narrow(a, i, m)
+            dst += src
     acc /= k
     new = list(spatial)
     new[dim] = n_out

@@ -89,8 +89,8 @@ def section(sec: Section, study) -> None:
               "signals of the same class before any training.")
 
     m = 6 if study.quick else 12
-    widths = [32, 128, 512] if study.quick else [32, 128, 512, 2048]
-    seeds = 2 if study.quick else 3
+    widths = [64, 256, 1024] if study.quick else [64, 256, 1024, 2048]
+    seeds = 4
     xs = x[:m]
     small = {
         "MLP": K.serial(K.Flatten(), K.mlp(2, "relu", w_std=_W, b_std=0.1)),

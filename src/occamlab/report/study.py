@@ -30,6 +30,8 @@ SECTIONS: list[tuple[str, str, str]] = [
      "occamlab.report.eigenlearning:section"),
     ("features", "Features: the neural feature ansatz and recursive feature machines",
      "occamlab.report.features:section"),
+    ("llc", "Parameter space: the local learning coefficient of trained networks",
+     "occamlab.report.llc:section"),
 ]
 
 

@@ -22,7 +22,7 @@ from occamlab.slt.samplers import SAMPLERS, make_loss
 
 # Rows per chunk when the full data set is evaluated (L_n(w*)) and for curvature probes.
 _CHUNK = 4096
-_CURV_ROWS = 2048
+_CURV_ROWS = 1024
 
 
 @dataclass
@@ -159,7 +159,8 @@ def check_batch(batch_size: int | None, n: int) -> int | None:
 
 
 def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
-              generator: torch.Generator, iters: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+              generator: torch.Generator, iters: int = 20,
+              trace: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Top Hessian eigenvalue and mean Hessian diagonal of L at each of K points.
 
     Arguments:
@@ -167,7 +168,8 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
 
     Returns:
         ``(top, mean_diag)``, each (K,): |largest eigenvalue| by power iteration (``iters`` HVPs)
-        and tr(H)/P by Hutchinson's estimator with 8 Rademacher probes, on at most 2048 rows.
+        and tr(H)/P by Hutchinson's estimator with 8 Rademacher probes (NaN if ``trace`` is
+        False), on at most 1024 rows.
     """
     rows = slice(0, min(x.shape[0], _CURV_ROWS))
     xs, ys = x[rows], y[rows]
@@ -189,6 +191,8 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
         hv = hvp(points, v)
         top = (hv * v).sum(dim=1).abs()
         v = hv
+    if not trace:
+        return top, torch.full_like(top, float("nan"))
     probes = torch.randint(0, 2, (8, k, p), generator=generator, device=points.device).to(
         points.dtype) * 2 - 1
     reps = points.unsqueeze(0).expand(8, k, p).reshape(8 * k, p)

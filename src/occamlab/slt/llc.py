@@ -196,7 +196,7 @@ def _auto_step(prob: Problem, top: float, *, nbeta: float, gamma: float, chains:
             eps /= 10
             notes.append("a pilot chain diverged: step divided by 10")
             continue
-        top, _ = curvature(prob.loss, run.final, prob.x, prob.y, generator=gen)
+        top, _ = curvature(prob.loss, run.final, prob.x, prob.y, generator=gen, trace=False)
         a_pilot = nbeta * float(top.max()) + gamma
         if a_pilot <= 1.5 * a:
             break

@@ -17,14 +17,16 @@ Samplers (``SAMPLERS``):
 - ``"sgnht"``: stochastic-gradient Nosé–Hoover thermostat, Ding et al. 2014 (NeurIPS), Alg. 2:
   p ← p − ε·ξ_t·p − ε·∇U + √(2Aε)·η;  w ← w + ε·p;  ξ_t ← ξ_t + ε·(‖p‖²/P − 1).
 - ``"rmsprop_sgld"``: preconditioned SGLD, Li et al. 2016 (AAAI), Alg. 1 (without the Γ term),
-  V initialised to the first squared drift:
+  V initialised to max(∇U², 1/ε):
   V ← αV + (1−α)·∇U²;  G = 1/(δ + √V);  w ← w − (ε/2)·G·∇U + √(ε·G)·ξ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -73,6 +75,25 @@ def _per_chain(v: float | torch.Tensor, chains: int, like: torch.Tensor) -> torc
     return t.expand(chains).reshape(chains, 1).clone() if t.ndim == 0 else t.reshape(chains, 1)
 
 
+# Below this many multiply-adds per step (chains × rows × parameters), torch's intra-op threads
+# cost more than they save; on a shared 2-core machine they made small runs ~30× slower.
+_SMALL_STEP = 10_000_000
+
+
+@contextmanager
+def _threads_for(work: int) -> Iterator[None]:
+    """Run a small per-step workload on one thread (restoring the setting afterwards)."""
+    before = torch.get_num_threads()
+    if work >= _SMALL_STEP or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
                nbeta: float | torch.Tensor, step_size: float | torch.Tensor,
                localization: float | torch.Tensor, chains: int, steps: int, batch_size: int,
@@ -93,14 +114,29 @@ def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.T
         A :class:`ChainRun`. A chain that becomes non-finite is frozen at its last value (NaN
         losses recorded from then on), so it cannot spread NaN into the others.
     """
+    work = chains * min(batch_size, x.shape[0]) * w_star.numel()
+    with _threads_for(work if w_star.device.type == "cpu" else _SMALL_STEP):
+        return _run(loss, w_star, x, y, nbeta=nbeta, step_size=step_size,
+                    localization=localization, chains=chains, steps=steps,
+                    batch_size=batch_size, sampler=sampler, generator=generator,
+                    progress=progress, description=description)
+
+
+def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+         nbeta: Any, step_size: Any, localization: Any, chains: int, steps: int,
+         batch_size: int, sampler: str, generator: torch.Generator, progress: bool,
+         description: str) -> ChainRun:
     n = x.shape[0]
     dev, dt = w_star.device, w_star.dtype
     nb = _per_chain(nbeta, chains, w_star)
     eps = _per_chain(step_size, chains, w_star)
     gam = _per_chain(localization, chains, w_star)
     w = w_star.unsqueeze(0).repeat(chains, 1)
-    # One batched forward over [chains; w* copies] and ordinary autograd for the gradient: faster
-    # per step than vmap(grad(...)), and L_B(w*) on each chain's batch comes in the same pass.
+    # A batched forward over the chains and ordinary autograd for the gradient: faster per step
+    # than vmap(grad(...)). L_B(w*) on each chain's batch joins that forward for small models
+    # (per-call overhead dominates) and is a separate gradient-free forward for larger ones
+    # (the backward then skips it): measured crossover ~3e5 multiply-adds per step.
+    split_ref = chains * min(batch_size, n) * w_star.numel() > 300_000
     batched = vmap(loss)
     shared = vmap(loss, in_dims=(0, None, None))  # full batch: every copy sees the same rows
     w_ref = w_star.unsqueeze(0).expand(chains, -1)
@@ -124,7 +160,12 @@ def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.T
             # then exactly that of a uniform minibatch, whatever the chain did before.
             idx = torch.randint(0, n, (chains, batch_size), generator=generator, device=dev)
             xb, yb = x[idx], y[idx]
-            both = batched(torch.cat([wg, w_ref]), torch.cat([xb, xb]), torch.cat([yb, yb]))
+            if split_ref:  # L_B(w*) outside the graph: the backward covers the chains only
+                with torch.no_grad():
+                    ref = batched(w_ref, xb, yb)
+                both = torch.cat([batched(wg, xb, yb), ref])
+            else:  # small models: one call costs less than two
+                both = batched(torch.cat([wg, w_ref]), torch.cat([xb, xb]), torch.cat([yb, yb]))
         val = both[:chains]
         (g,) = torch.autograd.grad(val.sum(), wg)
         val = val.detach()
@@ -141,8 +182,13 @@ def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.T
             thermo = thermo + eps * ((new_mom ** 2).mean(dim=1, keepdim=True) - 1)
             mom = torch.where(alive, new_mom, mom)
         else:
-            # V starts at the first squared drift, not 0: a zero V makes the first steps ~1/δ.
-            mom = drift ** 2 if t == 0 else _RMS_ALPHA * mom + (1 - _RMS_ALPHA) * drift ** 2
+            # V starts at max(drift², 1/ε), not 0: at a minimum the first drift can vanish and a
+            # zero V makes the first steps ~1/δ. With ε = c/√a (llc's rule) 1/ε = √a/c is of
+            # the order of the equilibrium V ~ a for the curvatures met in practice.
+            if t == 0:
+                mom = torch.maximum(drift ** 2, (1 / eps).expand_as(drift))
+            else:
+                mom = _RMS_ALPHA * mom + (1 - _RMS_ALPHA) * drift ** 2
             precond = 1 / (_RMS_DELTA + mom.sqrt())
             new = w - 0.5 * eps * precond * drift + (eps * precond).sqrt() * noise
         alive = alive & torch.isfinite(new).all(dim=1, keepdim=True) & torch.isfinite(

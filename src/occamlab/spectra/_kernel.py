@@ -77,10 +77,12 @@ def kernel_matrix(kernel: Any, x1: torch.Tensor, x2: torch.Tensor | None = None,
     """
     _check_kind(kind)
     x1 = as_tensor(x1, "x1", dtype=torch.float64)
+    same = x2 is None
     x2 = x1 if x2 is None else as_tensor(x2, "x2", dtype=torch.float64, device=x1.device)
     if is_architecture(kernel):
-        out = getattr(kernel.kernel(x1, x2), kind)
-        return as_tensor(out, f"kernel.{kind}", dtype=torch.float64)
+        # one argument lets the architecture use the symmetry of K(x, x)
+        res = kernel.kernel(x1) if same else kernel.kernel(x1, x2)
+        return as_tensor(getattr(res, kind), f"kernel.{kind}", dtype=torch.float64)
     if not callable(kernel):
         raise TypeError("kernel must be a callable of the cosine c or an architecture of "
                         f"occamlab.kernels, got {type(kernel).__name__}")

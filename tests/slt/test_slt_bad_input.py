@@ -1,0 +1,93 @@
+"""Bad input to slt.llc / slt.calibrate: each a clear error naming the problem."""
+
+import pytest
+import torch
+from _slt_helpers import fit_least_squares
+from torch import nn
+
+from occamlab import slt
+from occamlab.tasks import linear_teacher
+
+
+@pytest.fixture(scope="module")
+def setup():
+    t = linear_teacher(200, 3, seed=0)
+    return t, fit_least_squares(t)
+
+
+def _run(model, loss, data, **kw):
+    settings = dict(draws=2, thin=1, step_size=1e-4, localization=1.0, progress=False)
+    return slt.llc(model, loss, data, **{**settings, **kw})
+
+
+def test_no_trainable_parameters(setup):
+    t, m = setup
+    frozen = nn.Linear(3, 1, dtype=torch.float64).requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        _run(frozen, t.loss(), t.data)
+
+
+def test_data_of_wrong_shape(setup):
+    t, m = setup
+    with pytest.raises(ValueError, match=r"X \(200, 5\).*does not fit"):
+        _run(m, t.loss(), (torch.randn(200, 5, dtype=torch.float64), t.y))
+    with pytest.raises(ValueError, match="same number of rows"):
+        _run(m, t.loss(), (t.x, t.y[:100]))
+
+
+def test_loss_not_scalar(setup):
+    t, m = setup
+    with pytest.raises(ValueError, match="scalar mean loss, got \\(8, 1\\)"):
+        _run(m, nn.MSELoss(reduction="none"), t.data)
+
+
+def test_non_finite_loss_at_w_star(setup):
+    t, _ = setup
+    m = nn.Linear(3, 1, dtype=torch.float64)
+    with torch.no_grad():
+        m.weight.fill_(1e308)  # finite weights whose outputs overflow (Inf − Inf, NaN)
+    with pytest.raises(ValueError, match=r"L_n\(w\*\) = (inf|nan) is not finite"):
+        _run(m, nn.MSELoss(), t.data)
+
+
+def test_non_finite_data(setup):
+    t, m = setup
+    x = t.x.clone()
+    x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="data inputs X contains non-finite"):
+        _run(m, t.loss(), (x, t.y))
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"chains": 0}, "chains must be ≥ 1"),
+    ({"draws": 0}, "draws must be ≥ 1"),
+    ({"burnin": -1}, "burnin must be ≥ 0"),
+    ({"sampler": "hmc"}, "sampler must be one of"),
+    ({"nbeta": -1.0}, "nbeta must be finite and > 0"),
+    ({"batch_size": 0}, "batch_size must be ≥ 1"),
+])
+def test_bad_settings(setup, kw, match):
+    t, m = setup
+    with pytest.raises(ValueError, match=match):
+        _run(m, t.loss(), t.data, **kw)
+
+
+def test_step_size_per_chain_length(setup):
+    t, m = setup
+    with pytest.raises(ValueError, match="step_size has 3 values; give one value or one per "
+                                         "chain \\(4\\)"):
+        slt.llc(m, t.loss(), t.data, step_size=[1e-4] * 3, draws=2, progress=False)
+
+
+def test_wrong_types(setup):
+    t, m = setup
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        _run("net", t.loss(), t.data)
+    with pytest.raises(TypeError, match="data must be an \\(X, y\\) pair"):
+        _run(m, t.loss(), t.x)
+
+
+def test_calibrate_bad_grid(setup):
+    t, m = setup
+    with pytest.raises(ValueError, match="step_sizes must be finite and > 0"):
+        slt.calibrate(m, t.loss(), t.data, step_sizes=[1e-4, -1.0], progress=False)
