@@ -223,6 +223,21 @@ def test_float32_keeps_the_diagonal_stable():
     assert rel < 1e-6
 
 
+@pytest.mark.parametrize("spatial", [(), (1, 12)])
+def test_float32_duplicates_across_x1_and_x2_are_stable(spatial):
+    torch.manual_seed(2)
+    if spatial:
+        arch = K.serial(K.Conv(3, "same", 1.4, 0.1), K.Relu(), K.GlobalAvgPool(), K.Dense())
+    else:
+        arch = K.mlp(3, "relu", 2 ** 0.5, 0.1)
+    x = torch.randn(12, *(spatial or (20,)))
+    x2 = torch.cat([x[3:7], torch.randn(3, *x.shape[1:]), x[:1]])  # 5 duplicates of x's rows
+    k64 = arch.kernel(x, x2).ntk
+    k32 = arch.kernel(x, x2, dtype=torch.float32).ntk.double()
+    # same bound and reason as the self-kernel diagonal above (√eps ≈ 3e-4 without the care)
+    assert ((k32 - k64).abs() / k64.abs().max()).max().item() < 1e-6
+
+
 @pytest.mark.parametrize("spatial", [(), (3, 8)])
 def test_blocking_gives_the_same_kernel(spatial):
     torch.manual_seed(1)

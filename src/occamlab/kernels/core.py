@@ -191,6 +191,19 @@ def _run_blocks(fn: Callable[[tuple[int, int]], None], pairs: list[tuple[int, in
         torch.set_num_threads(threads)
 
 
+def _identical_rows(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (i, j) with ``a[i] == b[j]`` exactly (the diagonal of a self-kernel block).
+
+    Only nearly parallel pairs (cosine ≥ 1 − 1e-3 by one matmul) are compared entry by entry.
+    """
+    fa, fb = a.flatten(1), b.flatten(1)
+    na, nb = (fa * fa).sum(1), (fb * fb).sum(1)
+    near = (fa @ fb.T) >= (1 - 1e-3) * torch.sqrt(na[:, None] * nb[None, :])
+    i, j = near.nonzero(as_tuple=True)
+    same = (fa[i] == fb[j]).all(1)
+    return i[same], j[same]
+
+
 def _input_kernel(x1: torch.Tensor, x2: torch.Tensor | None, full: bool,
                   want_ntk: bool) -> State:
     """Covariances of the raw inputs, averaged over features/channels (neural-tangents)."""
@@ -278,8 +291,9 @@ class Serial(Layer):
                 position pairs are carried. With ``x2=None`` only blocks on and above the
                 diagonal are computed. On CPU the blocks run in ``torch.get_num_threads()``
                 parallel threads, each op single-threaded (restored afterwards).
-            dtype: computation dtype (float64 by default; float32 works and keeps the diagonal
-                exact, since a self-kernel's diagonal is carried from its own formula).
+            dtype: computation dtype (float64 by default; float32 works: the kernel of any two
+                identical inputs, the diagonal included, is carried from the variance's own
+                formula, so it has no √eps error).
                 ``None`` keeps the input's floating dtype.
             ntk: also compute the NTK.
             progress: show a progress bar over blocks.
@@ -319,11 +333,15 @@ class Serial(Layer):
             i, j = ij
             r, c = rows[i], cols[j]
             same = x2 is None and i == j
-            st = _input_kernel(x1[r], None if same else (x1 if x2 is None else x2)[c], full, ntk)
+            xb = (x1 if x2 is None else x2)[c]
+            dup_i, dup_j = _identical_rows(x1[r], xb)
+            st = _input_kernel(x1[r], None if same else xb, full, ntk)
             for layer in self.layers:
                 st = layer.kernel_step(st)
-                if same:  # carry the exact diagonal: cosine exactly 1 at the next activation
-                    st.nngp.diagonal(dim1=0, dim2=1).copy_(st.var1.movedim(0, -1))
+                # identical inputs stay identical: carry their kernel from the variance's own
+                # formula, so the next activation sees a cosine of exactly 1 (θ = 0), not the
+                # arccos of a rounded ratio (a √eps error: 4e-4 in float32)
+                st.nngp[dup_i, dup_j] = st.var1[dup_i]
             nngp_b, ntk_b = st.nngp[..., 0], (st.ntk[..., 0] if ntk else None)
             if same:  # vectorized and scalar tails of torch's math kernels may differ by an ulp
                 nngp_b = 0.5 * (nngp_b + nngp_b.T)
