@@ -114,7 +114,7 @@ def test_normal_crossing_w1sq_w2pow4():
     x = torch.zeros(8, 1, dtype=torch.float64)
     y = torch.zeros(8, 1, dtype=torch.float64)
     r = slt.llc(Crossing((1, 2)), nn.MSELoss(), (x, y), nbeta=1e4, localization=1.0,
-                draws=1000, chains=8, progress=False)
+                draws=1000, burnin=200, thin=5, chains=16, progress=False)
     ref = crossing_expectation((1, 2), 1e4, 1.0)
     assert abs(r.mean - ref) < 3 * r.se + 0.0125 * ref
 

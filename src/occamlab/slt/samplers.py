@@ -132,11 +132,8 @@ def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
     eps = _per_chain(step_size, chains, w_star)
     gam = _per_chain(localization, chains, w_star)
     w = w_star.unsqueeze(0).repeat(chains, 1)
-    # A batched forward over the chains and ordinary autograd for the gradient: faster per step
-    # than vmap(grad(...)). L_B(w*) on each chain's batch joins that forward for small models
-    # (per-call overhead dominates) and is a separate gradient-free forward for larger ones
-    # (the backward then skips it): measured crossover ~3e5 multiply-adds per step.
-    split_ref = chains * min(batch_size, n) * w_star.numel() > 300_000
+    # One batched forward over [chains; w* copies] and ordinary autograd for the gradient: faster
+    # per step than vmap(grad(...)), and L_B(w*) on each chain's batch comes in the same pass.
     batched = vmap(loss)
     shared = vmap(loss, in_dims=(0, None, None))  # full batch: every copy sees the same rows
     w_ref = w_star.unsqueeze(0).expand(chains, -1)
@@ -160,12 +157,7 @@ def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
             # then exactly that of a uniform minibatch, whatever the chain did before.
             idx = torch.randint(0, n, (chains, batch_size), generator=generator, device=dev)
             xb, yb = x[idx], y[idx]
-            if split_ref:  # L_B(w*) outside the graph: the backward covers the chains only
-                with torch.no_grad():
-                    ref = batched(w_ref, xb, yb)
-                both = torch.cat([batched(wg, xb, yb), ref])
-            else:  # small models: one call costs less than two
-                both = batched(torch.cat([wg, w_ref]), torch.cat([xb, xb]), torch.cat([yb, yb]))
+            both = batched(torch.cat([wg, w_ref]), torch.cat([xb, xb]), torch.cat([yb, yb]))
         val = both[:chains]
         (g,) = torch.autograd.grad(val.sum(), wg)
         val = val.detach()
