@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
 
@@ -53,15 +52,3 @@ def shallow_erf_ntk(c: torch.Tensor, a: float = 1.0, b: float = 1.0, g: float = 
     dot = a * a * b * b * 4 / math.pi / torch.sqrt(r * r - 4 * b**4 * c * c) + 2 * a * g * m + g * g
     return nngp + c * dot
 
-
-@pytest.fixture
-def one_thread():
-    """Run a test on one intra-op thread (restored after).
-
-    The design tests work on small tensors; on the shared 2-core machine two OpenMP threads
-    only contend with other processes (measured 5–20× slower than one thread under load).
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

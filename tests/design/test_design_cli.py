@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from _design_closed_forms import one_thread  # noqa: F401
 from typer.testing import CliRunner
 
 from occamlab import design
@@ -14,7 +13,6 @@ from occamlab.cli import app
 W = "dense(w=1.4142135623730951,b=0.1)"
 DEEP = " ".join([W, "relu"] * 4 + [W])
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cli_prints_and_writes_the_library_coefficients(tmp_path):

@@ -4,13 +4,12 @@ import math
 
 import pytest
 import torch
-from _design_closed_forms import deep_relu_ntk, one_thread, shallow_erf_ntk  # noqa: F401
+from _design_closed_forms import deep_relu_ntk, shallow_erf_ntk  # noqa: F401
 
 from occamlab import design
 
 C = torch.linspace(-1, 1, 21, dtype=torch.float64)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_quadrature_kernel_exact_for_polynomial_activation():

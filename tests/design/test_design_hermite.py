@@ -4,11 +4,9 @@ import math
 
 import pytest
 import torch
-from _design_closed_forms import one_thread, shallow_erf_ntk  # noqa: F401
+from _design_closed_forms import shallow_erf_ntk  # noqa: F401
 
 from occamlab import design
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_hermite_matches_explicit_polynomials():

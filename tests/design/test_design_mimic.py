@@ -5,9 +5,6 @@ import math
 from pathlib import Path
 
 import pytest
-from _design_closed_forms import one_thread  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 _PATH = Path(__file__).resolve().parents[2] / "examples" / "mimic.py"
 

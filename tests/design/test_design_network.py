@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from _design_closed_forms import deep_erf_ntk, deep_relu_ntk, one_thread  # noqa: F401
+from _design_closed_forms import deep_erf_ntk, deep_relu_ntk  # noqa: F401
 
 from occamlab import design
 from occamlab import kernels as K
@@ -12,7 +12,6 @@ from occamlab.kernels.empirical import empirical_ntk
 
 C = torch.linspace(-1, 1, 21, dtype=torch.float64)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _sphere(n, d, seed):

@@ -5,11 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from _design_closed_forms import one_thread  # noqa: F401
 
 _PATH = Path(__file__).resolve().parents[2] / "examples" / "parity.py"
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

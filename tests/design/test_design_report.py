@@ -8,14 +8,12 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from _design_closed_forms import deep_relu_ntk, one_thread  # noqa: E402, F401
+from _design_closed_forms import deep_relu_ntk  # noqa: E402, F401
 
 from occamlab.report.design import section  # noqa: E402
 from occamlab.report.page import Section  # noqa: E402
 from occamlab.report.study import SECTIONS, Study  # noqa: E402
 from occamlab.tasks import mnist1d  # noqa: E402
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

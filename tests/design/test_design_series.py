@@ -4,13 +4,12 @@ import math
 
 import pytest
 import torch
-from _design_closed_forms import deep_erf_ntk, deep_relu_ntk, one_thread  # noqa: F401
+from _design_closed_forms import deep_erf_ntk, deep_relu_ntk  # noqa: F401
 
 from occamlab import design
 
 C = torch.linspace(-1, 1, 201, dtype=torch.float64)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_shallow_kernel_of_square_activation():

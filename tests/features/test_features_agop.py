@@ -13,15 +13,6 @@ from occamlab.features import agop, agops, supported_layers
 TIGHT = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The 2 CPU cores are shared by every room's tests; one intra-op thread avoids
-    # oversubscription (these small matrices gain little from a second thread).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _rel(a, b):
     return float((a - b).detach().norm() / b.detach().norm())

@@ -5,7 +5,6 @@ import re
 
 import matplotlib
 import numpy as np
-import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
@@ -24,15 +23,6 @@ def make():
     return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2)).double()
 """
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The 2 CPU cores are shared by every room's tests; one intra-op thread avoids
-    # oversubscription (these small matrices gain little from a second thread).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _setup(tmp_path):

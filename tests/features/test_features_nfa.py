@@ -16,15 +16,6 @@ from occamlab.features import matrix_power, nfa, pearson
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The 2 CPU cores are shared by every room's tests; one intra-op thread avoids
-    # oversubscription (these small matrices gain little from a second thread).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_pearson_and_matrix_power_match_numpy_and_scipy():
     rng = np.random.default_rng(0)

@@ -9,16 +9,6 @@ from sklearn.exceptions import NotFittedError
 from occamlab.features import RFM
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The 2 CPU cores are shared by every room's tests; one intra-op thread avoids
-    # oversubscription (these small matrices gain little from a second thread).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _xx_sin(n, d=30, seed=0):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n, d, generator=g, dtype=torch.float64)

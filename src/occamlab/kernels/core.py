@@ -24,7 +24,13 @@ from torch import nn
 
 from occamlab._progress import track
 from occamlab._result import Result
-from occamlab._torch import as_tensor, batch_slices, check_positive_int, make_generator
+from occamlab._torch import (
+    as_tensor,
+    batch_slices,
+    check_positive_int,
+    make_generator,
+    num_threads,
+)
 
 __all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel"]
 
@@ -180,15 +186,14 @@ def _run_blocks(fn: Callable[[tuple[int, int]], None], pairs: list[tuple[int, in
         for p in track(pairs, **bar):
             fn(p)
         return
-    torch.set_num_threads(1)
-    pool = ThreadPoolExecutor(workers)
-    try:
+    with num_threads(1), ThreadPoolExecutor(workers) as pool:
         futures = [pool.submit(fn, p) for p in pairs]
-        for f in track(as_completed(futures), **bar):
-            f.result()
-    finally:  # on an error or Ctrl-C, drop the queued blocks instead of finishing them
-        pool.shutdown(wait=True, cancel_futures=True)
-        torch.set_num_threads(threads)
+        try:
+            for f in track(as_completed(futures), **bar):
+                f.result()
+        except BaseException:  # on an error or Ctrl-C, drop the queued blocks
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _identical_rows(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
