@@ -240,7 +240,7 @@ def design_command(
     kind: Annotated[str, typer.Option(help="Which kernel to match: ntk or nngp.")] = "ntk",
     degree: Annotated[int, typer.Option(help="Degree of the power series / activation.")] = 5,
     norm: Annotated[str, typer.Option(help="Fit: l2 (non-negative least squares) or max "
-                                      "(smallest maximum error).")] = "l2",
+                                      "(smallest maximum error).")] = "max",
     tol: Annotated[float, typer.Option(help="Largest accepted error, fraction of max|K|.")
                    ] = 0.05,
     out: Annotated[Path, typer.Option("--out", "-o", help="Plot of the kernel fit and the "
@@ -253,7 +253,7 @@ def design_command(
 
     Example: occamlab design "dense(w=1.41,b=0.1) relu dense(w=1.41,b=0.1) relu
     dense(w=1.41,b=0.1) relu dense(w=1.41,b=0.1) relu dense(w=1.41,b=0.1)" --degree 5
-    --norm max -o design.png
+    -o design.png
 
     Fits the target's kernel K(c) (c the cosine between inputs on the sphere) by a power series
     with non-negative coefficients bₖ and prints the normalized Hermite coefficients

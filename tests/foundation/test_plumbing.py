@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from occamlab._io import write_text, write_with
+from occamlab._io import _umask, write_text, write_with
 from occamlab._load import load_arrays, load_model
 from occamlab._torch import (
     as_tensor,
@@ -101,6 +101,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_with(target, broken)
     assert target.read_text() == "first"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not mkstemp's private 0600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
