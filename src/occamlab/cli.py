@@ -239,8 +239,9 @@ def design_command(
                                         "for `occamlab kernel`.")],
     kind: Annotated[str, typer.Option(help="Which kernel to match: ntk or nngp.")] = "ntk",
     degree: Annotated[int, typer.Option(help="Degree of the power series / activation.")] = 5,
-    norm: Annotated[str, typer.Option(help="Fit: l2 (non-negative least squares) or max "
-                                      "(smallest maximum error).")] = "max",
+    norm: Annotated[str, typer.Option(help="Fit: l2 (non-negative least squares), max "
+                                      "(smallest maximum error), or auto (l2, then max if l2 "
+                                      "misses --tol).")] = "auto",
     tol: Annotated[float, typer.Option(help="Largest accepted error, fraction of max|K|.")
                    ] = 0.05,
     out: Annotated[Path, typer.Option("--out", "-o", help="Plot of the kernel fit and the "
@@ -278,7 +279,7 @@ def design_command(
     fit = act.fit
     if not quiet:
         typer.echo(f"target {kind.upper()} of {arch!r}")
-        typer.echo(f"fit: degree {degree}, {norm} norm, max error {fit.max_error:.4g} "
+        typer.echo(f"fit: degree {degree}, max error {fit.max_error:.4g} "
                    f"({100 * fit.relative_error:.2f}% of max|K|)")
         typer.echo(f"{'k':>3}{'b_k (kernel)':>16}{'a_k (activation)':>20}")
         for k in range(degree + 1):

@@ -7,6 +7,7 @@ import torch
 from _design_closed_forms import deep_erf_ntk, deep_relu_ntk  # noqa: F401
 
 from occamlab import design
+from occamlab import kernels as K
 
 C = torch.linspace(-1, 1, 201, dtype=torch.float64)
 
@@ -127,3 +128,15 @@ def test_bad_arguments_named():
         design.power_series(lambda c: torch.ones(3), 3)
     with pytest.raises(TypeError, match="target must be a callable of the cosine"):
         design.power_series(3.0, 3)
+
+
+def test_auto_norm_is_least_squares_then_minimax():
+    deep = K.mlp(4, "relu", w_std=math.sqrt(2), b_std=0.1)
+    act = design.activation_for(deep, degree=5)
+    minimax = design.power_series(deep, 5, norm="max")
+    # the least-squares fit misses tol = 5% (11.2% of K(1)), so the default falls back to the
+    # minimax fit, whose 4.38% is the smallest uniform error of any degree-5 non-negative series
+    torch.testing.assert_close(act.fit.coefficients, minimax.coefficients, rtol=0, atol=0)
+    assert act.fit.relative_error == pytest.approx(0.0438, abs=5e-4)
+    with pytest.raises(ValueError, match="norm must be 'auto', 'l2' or 'max', got 'l1'"):
+        design.activation_for(deep, norm="l1")

@@ -84,7 +84,7 @@ class HermiteActivation(nn.Module):
 
 
 def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any = None, *,
-                   tol: float = 0.05, norm: str = "max", q: float = 1.0,
+                   tol: float = 0.05, norm: str = "auto", q: float = 1.0,
                    n_points: int = 801, d: int = 16) -> HermiteActivation:
     """Engineer an activation whose one-hidden-layer network has the target kernel.
 
@@ -99,9 +99,10 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
         degree: highest power of the series and degree of the polynomial activation (≥ 0).
         signs: sₖ ∈ {+1, −1} for k = 0 … degree (default all +1).
         tol: largest accepted max |fit − target| as a fraction of max |target| on [−1, 1].
-        norm: ``"max"`` (minimax: the smallest largest error, which is what ``tol`` bounds; a
-            deep ReLU NTK fits to 4.4% at degree 5 where least squares reaches 11%) or ``"l2"``
-            (non-negative least squares) fit of the series.
+        norm: how the series is fitted: ``"l2"`` (non-negative least squares, exact for a
+            polynomial target), ``"max"`` (minimax: the smallest largest error, which is what
+            ``tol`` bounds; a deep ReLU NTK fits to 4.4% of K(1) at degree 5 where least squares
+            misses by 11%), or ``"auto"``: least squares, then minimax if that misses ``tol``.
         q: preactivation variance the shallow network will feed the activation
             (:func:`shallow_network` uses the activation's q).
         n_points: grid points of the fit.
@@ -126,7 +127,12 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
         if s.shape[0] != degree + 1 or not bool(((s == 1) | (s == -1)).all()):
             raise ValueError(f"signs must be {degree + 1} values each +1 or -1 (one per power "
                              f"c^0 … c^{degree}), got {s.tolist()}")
-    fit = power_series(target, degree, kind=kind, norm=norm, n_points=n_points, d=d)
+    if norm not in ("auto", "l2", "max"):
+        raise ValueError(f"norm must be 'auto', 'l2' or 'max', got {norm!r}")
+    fit = power_series(target, degree, kind=kind, norm="l2" if norm == "auto" else norm,
+                       n_points=n_points, d=d)
+    if norm == "auto" and fit.relative_error > tol:
+        fit = power_series(target, degree, kind=kind, norm="max", n_points=n_points, d=d)
     if fit.relative_error > tol:
         raise UnrealizableKernelError(
             f"cannot realize the target {kind.upper()} within tol={tol:g}: {fit.diagnosis()}", fit)
