@@ -24,16 +24,11 @@ def train_deep_linear(teacher: Teacher, *, steps: int = 3000, lr: float = 0.01,
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = teacher.loss()
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny steps: threads only add overhead on a shared machine
-    try:
-        for _ in range(steps):
-            opt.zero_grad()
-            loss_fn(model(teacher.x), teacher.y).backward()
-            opt.step()
-            sched.step()
-    finally:
-        torch.set_num_threads(threads)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model(teacher.x), teacher.y).backward()
+        opt.step()
+        sched.step()
     return model
 
 

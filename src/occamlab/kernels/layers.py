@@ -83,6 +83,10 @@ class Dense(Layer):
 
 
 class _DenseModule(nn.Module):
+    # The affine-layer protocol read by occamlab.features (which cannot import kernels): the
+    # kind of map, and the matrix the layer actually applies.
+    affine_kind = "linear"
+
     def __init__(self, n_in, n_out, w_std, b_std, generator, dtype, device):
         super().__init__()
         self.scale, self.b_std = w_std / math.sqrt(n_in), b_std
@@ -92,6 +96,11 @@ class _DenseModule(nn.Module):
     def forward(self, x):
         z = F.linear(x, self.weight) * self.scale
         return z if self.bias is None else z + self.b_std * self.bias
+
+    @property
+    def effective_weight(self) -> torch.Tensor:
+        """``scale·weight``, (out, in): the matrix applied to the input (with autograd)."""
+        return self.weight * self.scale
 
     def extra_repr(self) -> str:
         o, i = self.weight.shape
@@ -250,6 +259,16 @@ class _ConvModule(nn.Module):
         if self.bias is not None:
             z = z + self.b_std * self.bias.reshape(-1, *([1] * len(self.taps)))
         return z
+
+    # The affine-layer protocol read by occamlab.features (see _DenseModule).
+    @property
+    def affine_kind(self) -> str:
+        return "conv1d" if len(self.taps) == 1 else "conv2d"
+
+    @property
+    def effective_weight(self) -> torch.Tensor:
+        """``scale·weight``, (out, in, *taps): the filter applied to the padded input."""
+        return self.weight * self.scale
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[1]} → {self.weight.shape[0]}, taps={self.taps}, "

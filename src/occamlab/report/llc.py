@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from occamlab import slt
+from occamlab._torch import num_threads
 from occamlab.report.page import Section
 from occamlab.report.study import Study
 from occamlab.tasks import deep_linear_network, deep_linear_teacher
@@ -22,16 +23,12 @@ def _train(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, steps: i
     # Full-batch Adam with a cosine schedule: ends close to a minimum, as the LLC requires.
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small full-batch steps: threads cost more than they save
-    try:
+    with num_threads(1):  # small full-batch steps: threads cost more than they save
         for _ in range(steps):
             opt.zero_grad()
             loss_fn(model(x), y).backward()
             opt.step()
             sched.step()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _row(name: str, params: int, r: slt.LLCResult, theory: str) -> dict:

@@ -23,8 +23,7 @@ Samplers (``SAMPLERS``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,7 @@ from torch import nn
 from torch.func import vmap
 
 from occamlab._progress import track
-from occamlab._torch import call, unflatten
+from occamlab._torch import call, num_threads, unflatten
 
 __all__ = ["SAMPLERS", "ChainRun", "make_loss", "run_chains"]
 
@@ -80,20 +79,6 @@ def _per_chain(v: float | torch.Tensor, chains: int, like: torch.Tensor) -> torc
 _SMALL_STEP = 10_000_000
 
 
-@contextmanager
-def _threads_for(work: int) -> Iterator[None]:
-    """Run a small per-step workload on one thread (restoring the setting afterwards)."""
-    before = torch.get_num_threads()
-    if work >= _SMALL_STEP or before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
                nbeta: float | torch.Tensor, step_size: float | torch.Tensor,
                localization: float | torch.Tensor, chains: int, steps: int, batch_size: int,
@@ -115,7 +100,8 @@ def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.T
         losses recorded from then on), so it cannot spread NaN into the others.
     """
     work = chains * min(batch_size, x.shape[0]) * w_star.numel()
-    with _threads_for(work if w_star.device.type == "cpu" else _SMALL_STEP):
+    small = w_star.device.type == "cpu" and work < _SMALL_STEP
+    with num_threads(1 if small else torch.get_num_threads()):
         return _run(loss, w_star, x, y, nbeta=nbeta, step_size=step_size,
                     localization=localization, chains=chains, steps=steps,
                     batch_size=batch_size, sampler=sampler, generator=generator,
