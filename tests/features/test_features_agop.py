@@ -1,5 +1,8 @@
 """AGOP against closed forms, finite differences and an explicit unfold computation."""
 
+import copy
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -204,3 +207,124 @@ def test_layer_used_twice_is_rejected():
     m = nn.Sequential(lin, nn.Tanh(), lin)
     with pytest.raises(ValueError, match="ran 2 times in one forward pass"):
         agop(m, torch.randn(4, 3))
+
+
+# -- occamlab's own NTK-parameterized networks (arch.network) ---------------------------------
+
+def _plain_twin(net):
+    """The same function as an occamlab network, from plain torch layers with weight = scale·W
+    and bias = b_std·b; paddings mapped to torch's own ('same' zeros, circular, valid)."""
+    from occamlab.kernels.layers import _ConvModule, _DenseModule
+
+    mods = []
+    for m in net:
+        if isinstance(m, _DenseModule | _ConvModule):
+            W = m.weight.detach()
+            if isinstance(m, _DenseModule):
+                p = nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype)
+            else:
+                cls = nn.Conv1d if len(m.taps) == 1 else nn.Conv2d
+                p = cls(W.shape[1], W.shape[0], tuple(m.taps),
+                        padding="valid" if m.padding == "valid" else "same",
+                        padding_mode="circular" if m.padding == "circular" else "zeros",
+                        dtype=W.dtype)
+            with torch.no_grad():
+                p.weight.copy_(m.scale * W)
+                p.bias.copy_(0.0 if m.bias is None else m.b_std * m.bias)
+            mods.append(p)
+        else:
+            mods.append(copy.deepcopy(m))
+    return nn.Sequential(*mods)
+
+
+def _dense_arch_net():
+    from occamlab import kernels as K
+
+    arch = K.serial(K.Dense(w_std=1.5, b_std=0.3), K.Tanh(), K.Dense(w_std=1.2, b_std=0.2),
+                    K.Erf(), K.Dense(w_std=0.9))
+    return arch.network((5,), width=7, seed=0, out_dim=3, dtype=torch.float64)
+
+
+def test_occamlab_dense_network_agop_equals_plain_linear_twin():
+    net = _dense_arch_net()
+    twin = _plain_twin(net)
+    X = torch.randn(21, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    # The twin is the same function: outputs agree to float64 rounding.
+    assert _rel(twin(X), net(X)) < 1e-13
+    assert list(supported_layers(net)) == ["0", "2", "4"]
+    ours, plain = agops(net, X), agops(twin, X)
+    for name in ("0", "2", "4"):
+        for a, b in zip(ours[name], plain[name]):
+            if float(b.norm()) == 0.0:  # the readout's centered AGOP: constant gradient
+                assert float(a.abs().max()) == 0.0
+            else:
+                assert _rel(a, b) < TIGHT
+    # The readout is linear in its input: AGOP = W_effᵀW_eff with W_eff = scale·W exactly
+    # (the raw weight would be off by scale² = 0.9²/7).
+    W = net[4].scale * net[4].weight.detach()
+    assert _rel(agop(net, X, layer="4"), W.T @ W) < TIGHT
+    assert _rel(agop(net, X), ours["0"][0]) < TIGHT  # default layer: the first Dense
+
+
+def test_occamlab_dense_network_agop_matches_jacrev_of_the_model():
+    from torch.func import jacrev, vmap
+
+    net = _dense_arch_net()
+    X = torch.randn(17, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        H = net[:2](X)  # the input of Dense layer "2"
+    # Per-sample Jacobians of the rest of the network w.r.t. the layer input, by torch.func:
+    # no hooks and no use of the layer's weight.
+    J = vmap(jacrev(lambda h: net[2:](h[None])[0]))(H)  # (n, k, d)
+    ref = torch.einsum("nki,nkj->ij", J, J) / len(X)
+    mean = J.mean(0)
+    ref_c = torch.einsum("nki,nkj->ij", J - mean, J - mean) / len(X)
+    # Both exact in float64; they differ only in summation order: ~1e-15 relative.
+    assert _rel(agop(net, X, layer="2"), ref) < TIGHT
+    assert _rel(agop(net, X, layer=net[2], centered=True), ref_c) < TIGHT
+    J0 = vmap(jacrev(lambda x: net(x[None])[0]))(X)  # w.r.t. the network input (layer "0")
+    assert _rel(agop(net, X, layer="0"), torch.einsum("nki,nkj->ij", J0, J0) / len(X)) < TIGHT
+
+
+# torch warns that 'same' with an even filter pads a copy of the input: expected, not a problem.
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("padding,taps,in_shape", [
+    ("same", 3, (2, 9)), ("same", 5, (2, 9)), ("same", 4, (2, 9)),
+    ("circular", 3, (2, 9)), ("valid", 3, (2, 9)), ("same", (3, 3), (2, 5, 4)),
+    ("circular", (3, 1), (2, 5, 4)),
+])
+def test_occamlab_conv_network_agop_equals_plain_conv_twin(padding, taps, in_shape):
+    from occamlab import kernels as K
+
+    arch = K.serial(K.Conv(taps, padding, w_std=1.3, b_std=0.2), K.Tanh(),
+                    K.Conv(taps, padding, w_std=1.1, b_std=0.1), K.Erf(), K.Flatten(),
+                    K.Dense(w_std=1.0))
+    net = arch.network(in_shape, width=3, seed=1, out_dim=2, dtype=torch.float64)
+    twin = _plain_twin(net)
+    X = torch.randn(6, *in_shape, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    # Same function (so torch's 'same'/'circular' split of the taps matches the module's):
+    # outputs agree to float64 rounding.
+    assert _rel(twin(X), net(X)) < 1e-13
+    ours, plain = agops(net, X, ["0", "2"]), agops(twin, X, ["0", "2"])
+    d = 3 * math.prod((taps,) if isinstance(taps, int) else taps)
+    assert ours["2"][0].shape == (d, d)
+    for name in ("0", "2"):
+        for a, b in zip(ours[name], plain[name]):
+            assert _rel(a, b) < TIGHT
+
+
+def test_protocol_errors_name_the_layer_and_what_is_supported():
+    class Bad(nn.Module):
+        affine_kind = "conv3d"
+        weight = None
+
+        def forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match=r"layer '0' \(Bad\) declares affine_kind='conv3d'"):
+        agop(nn.Sequential(Bad(), nn.Linear(3, 1)), torch.randn(4, 3), layer="0")
+    with pytest.raises(ValueError, match="nor a module declaring affine_kind and effective_weight"):
+        agop(nn.Sequential(Bad()), torch.randn(4, 3))
+    net = _dense_arch_net()
+    with pytest.raises(ValueError, match=r"layer '0' \(_DenseModule\) expects inputs with 5 "):
+        agop(net, torch.randn(4, 6, dtype=torch.float64))

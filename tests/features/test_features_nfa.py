@@ -166,3 +166,48 @@ def test_bad_powers_and_mismatched_init_model():
         nfa(net, X, layers=["head"], progress=False)
     with pytest.raises(ValueError, match="expects inputs with 3 features"):
         nfa(net, torch.randn(5, 4), progress=False)
+
+
+def test_nfa_with_init_model_on_an_occamlab_network():
+    from occamlab import kernels as K
+    from occamlab.features import agop
+
+    arch = K.serial(K.Conv(3, "same", w_std=1.3, b_std=0.2), K.Tanh(), K.Flatten(),
+                    K.Dense(w_std=1.2, b_std=0.1), K.Erf(), K.Dense(w_std=0.8))
+    net0 = arch.network((2, 6), width=4, seed=0, out_dim=2, dtype=torch.float64)
+    net = copy.deepcopy(net0)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # a stand-in for training: move every parameter
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    X = torch.randn(20, 2, 6, dtype=torch.float64, generator=g)
+    r = nfa(net, X, init_model=net0, progress=False)
+    assert r.layers == ["0", "3", "5"] and len(r.rows) == 3 * 2 * 2
+
+    def w_eff(m):  # the matrix the NTK-parameterized layer applies: scale·W, (out, in·taps)
+        return (m.scale * m.weight.detach()).reshape(m.weight.shape[0], -1)
+
+    # WᵀW and the update's Gram use scale·W: exact up to rounding (~1e-16 relative).
+    for name in r.layers:
+        W, W0 = w_eff(net.get_submodule(name)), w_eff(net0.get_submodule(name))
+        assert torch.allclose(r.grams[name], W.T @ W, rtol=1e-12, atol=0)
+        assert torch.allclose(r.delta_grams[name], (W - W0).T @ (W - W0), rtol=1e-12, atol=0)
+    # The readout is linear in its input, so its AGOP is W_effᵀW_eff: correlation 1 at power 1,
+    # for the trained and the initial network (rounding only).
+    assert abs(r.correlation("5", 1.0) - 1.0) < 1e-12
+    assert abs(r.correlation("5", 1.0, which="corr_init") - 1.0) < 1e-12
+    # Every row recomputed from its parts: same formula, so agreement to rounding.
+    for row in r.rows:
+        name, power, c = row["layer"], row["power"], row["centered"]
+        W, W0 = w_eff(net.get_submodule(name)), w_eff(net0.get_submodule(name))
+        Ap = matrix_power(agop(net, X, layer=name, centered=c), power)
+        A0p = matrix_power(agop(net0, X, layer=name, centered=c), power)
+        if c and name == "5":  # constant gradient: zero centered AGOP, undefined correlation
+            assert math.isnan(row["corr"])
+            continue
+        assert abs(row["corr"] - pearson(W.T @ W, Ap)) < 1e-12
+        assert abs(row["corr_delta"] - pearson((W - W0).T @ (W - W0), Ap)) < 1e-12
+        assert abs(row["corr_init"] - pearson(W0.T @ W0, A0p)) < 1e-12
+    other = arch.network((2, 6), width=5, seed=0, out_dim=2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"init_model does not match model at layer '0'.*\(4, 6\)"):
+        nfa(net, X, init_model=other, progress=False)

@@ -3,6 +3,17 @@
 Radhakrishnan, Beaglehole, Pandit, Belkin, "Mechanism for feature learning in neural networks and
 backpropagation-free machine learning models", Science 2024 (arXiv 2212.13881), Eq. 1 (dense
 layers) and the convolutional version of the ansatz (patch AGOP, their Eq. 3 and supplement).
+
+Supported layers are ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` (their ``weight`` is the map
+applied) and any module that declares the affine-layer protocol:
+
+- ``affine_kind``: ``"linear"``, ``"conv1d"`` or ``"conv2d"``;
+- ``effective_weight``: the tensor the layer actually applies, shaped like the matching torch
+  layer's weight, (out, in) or (out, in, *taps), so that its output at each position p is
+  ``z_p = effective_weight · h_p + b`` for the input patch h_p (after any padding it does).
+
+occamlab's own NTK-parameterized Dense/Conv modules (``arch.network(...)``) declare it with
+``effective_weight = scale·weight``; duck typing keeps this room free of imports from kernels.
 """
 
 from __future__ import annotations
@@ -18,31 +29,81 @@ from occamlab._torch import as_tensor, batch_slices, model_device_dtype
 
 __all__ = ["agop", "agops", "supported_layers", "resolve_layer", "layer_weight"]
 
-_SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d)
+_TORCH_LAYERS = ((nn.Linear, "linear"), (nn.Conv1d, "conv1d"), (nn.Conv2d, "conv2d"))
+_WEIGHT_NDIM = {"linear": 2, "conv1d": 3, "conv2d": 4}  # (out, in, *taps)
+_SUPPORTED_TEXT = (
+    "nn.Linear, nn.Conv1d and nn.Conv2d, and modules declaring affine_kind ('linear', "
+    "'conv1d', 'conv2d') and effective_weight, such as occamlab's own Dense/Conv"
+)
+
+
+def _declared_kind(module: nn.Module) -> Any:
+    return getattr(module, "affine_kind", None)
+
+
+def _affine_kind(module: nn.Module) -> str | None:
+    """``"linear"``, ``"conv1d"`` or ``"conv2d"`` for a layer with an AGOP, else ``None``.
+
+    A declared ``affine_kind`` takes precedence over the torch class (a subclass of nn.Linear
+    that rescales its weight declares what it really applies).
+    """
+    kind = _declared_kind(module)
+    if kind is not None:
+        ok = isinstance(kind, str) and kind in _WEIGHT_NDIM and hasattr(module, "effective_weight")
+        return kind if ok else None
+    for cls, name in _TORCH_LAYERS:
+        if isinstance(module, cls):
+            return name
+    return None
+
+
+def _weight(module: nn.Module) -> torch.Tensor:
+    """The weight the layer applies, detached: ``effective_weight`` if declared, else ``weight``."""
+    with torch.no_grad():
+        W = module.effective_weight if _declared_kind(module) is not None else module.weight
+    return W.detach()
 
 
 def supported_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The layers whose input AGOP can be measured, by name, in registration order.
 
-    A model that is itself a single supported layer is returned under the name ``""``. Grouped
-    convolutions are left out (their patch AGOP is not defined here).
+    Supported: ``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d`` and modules declaring the
+    affine-layer protocol (``affine_kind``, ``effective_weight``; see the module docstring), such
+    as the Dense/Conv layers of occamlab's ``arch.network(...)``. A model that is itself a single
+    supported layer is returned under the name ``""``. Grouped convolutions are left out (their
+    patch AGOP is not defined here).
     """
     return {
         name: m
         for name, m in model.named_modules()
-        if isinstance(m, _SUPPORTED) and getattr(m, "groups", 1) == 1
+        if _affine_kind(m) is not None and getattr(m, "groups", 1) == 1
     }
 
 
 def _check_supported(module: nn.Module, name: str) -> None:
-    if not isinstance(module, _SUPPORTED):
+    kind = _affine_kind(module)
+    declared = _declared_kind(module)
+    if kind is None and declared is not None:
         raise TypeError(
-            f"layer {name!r} is a {type(module).__name__}; AGOP supports nn.Linear, nn.Conv1d "
-            "and nn.Conv2d"
+            f"layer {name!r} ({type(module).__name__}) declares affine_kind={declared!r}"
+            f"{'' if hasattr(module, 'effective_weight') else ' but no effective_weight'}; "
+            f"AGOP supports {_SUPPORTED_TEXT}"
         )
-    if isinstance(module, nn.Conv1d | nn.Conv2d) and module.groups != 1:
+    if kind is None:
         raise TypeError(
-            f"layer {name!r} is a grouped convolution (groups={module.groups}); the patch AGOP "
+            f"layer {name!r} is a {type(module).__name__}; AGOP supports {_SUPPORTED_TEXT}"
+        )
+    W = _weight(module)
+    if W.ndim != _WEIGHT_NDIM[kind]:
+        raise TypeError(
+            f"layer {name!r} ({type(module).__name__}) is a {kind!r} layer but its weight has "
+            f"shape {tuple(W.shape)}; expected {_WEIGHT_NDIM[kind]} dimensions "
+            "(out, in, *taps)"
+        )
+    groups = getattr(module, "groups", 1)
+    if groups != 1:
+        raise TypeError(
+            f"layer {name!r} is a grouped convolution (groups={groups}); the patch AGOP "
             "supports groups=1 only"
         )
 
@@ -58,7 +119,9 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[str,
     if layer is None:
         if not valid:
             raise ValueError(
-                f"model {type(model).__name__} has no nn.Linear, nn.Conv1d or nn.Conv2d layer"
+                f"model {type(model).__name__} has no nn.Linear, nn.Conv1d or nn.Conv2d layer, "
+                "nor a module declaring affine_kind and effective_weight (as occamlab's own "
+                "Dense/Conv do)"
             )
         name = valid[0]
         module = model.get_submodule(name)
@@ -84,40 +147,50 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[str,
 
 
 def layer_weight(module: nn.Module) -> torch.Tensor:
-    """The layer's weight as a matrix (out, in·taps) whose columns match the patch AGOP's axes."""
-    return module.weight.detach().reshape(module.weight.shape[0], -1)
+    """The weight the layer applies as a matrix (out, in·taps), detached, columns matching the
+    patch AGOP's axes: ``weight`` of nn.Linear/nn.Conv1d/nn.Conv2d, ``effective_weight`` of a
+    module declaring the affine-layer protocol (``scale·weight`` for occamlab's Dense/Conv).
+
+    Raises ``TypeError`` for a module that is not a supported layer.
+    """
+    if _affine_kind(module) is None:
+        raise TypeError(f"{type(module).__name__} is not a supported layer; AGOP supports "
+                        f"{_SUPPORTED_TEXT}")
+    W = _weight(module)
+    return W.reshape(W.shape[0], -1)
 
 
 def _check_input(module: nn.Module, name: str, h: torch.Tensor) -> None:
     """Raise ``ValueError`` naming the layer when its input has the wrong feature dimension."""
-    if isinstance(module, nn.Linear):
-        if h.ndim < 1 or h.shape[-1] != module.in_features:
+    kind = _affine_kind(module)
+    n_in = _weight(module).shape[1]  # in_features or in_channels (groups = 1)
+    if kind == "linear":
+        if h.ndim < 1 or h.shape[-1] != n_in:
             raise ValueError(
-                f"layer {name!r} (Linear) expects inputs with {module.in_features} features in the "
-                f"last dimension, got an input of shape {tuple(h.shape)}; check X's feature "
-                "dimension"
+                f"layer {name!r} ({type(module).__name__}) expects inputs with {n_in} features "
+                f"in the last dimension, got an input of shape {tuple(h.shape)}; check X's "
+                "feature dimension"
             )
     else:
-        n_spatial = 1 if isinstance(module, nn.Conv1d) else 2
-        if h.ndim != n_spatial + 2 or h.shape[1] != module.in_channels:
+        n_spatial = 1 if kind == "conv1d" else 2
+        if h.ndim != n_spatial + 2 or h.shape[1] != n_in:
             raise ValueError(
                 f"layer {name!r} ({type(module).__name__}) expects inputs of shape (N, "
-                f"{module.in_channels}, {'W' if n_spatial == 1 else 'H, W'}), got "
+                f"{n_in}, {'W' if n_spatial == 1 else 'H, W'}), got "
                 f"{tuple(h.shape)}; check X's shape"
             )
 
 
 def _out_grads(module: nn.Module, g: torch.Tensor) -> torch.Tensor:
     """The output gradient ``∂f/∂z_p`` per position as rows, shape (B·P, out)."""
-    if isinstance(module, nn.Linear):
+    if _affine_kind(module) == "linear":
         return g.reshape(-1, g.shape[-1])
     return g.reshape(g.shape[0], g.shape[1], -1).transpose(1, 2).reshape(-1, g.shape[1])
 
 
-def _input_side(module: nn.Module) -> bool:
-    """Accumulate in input (patch) space when it is the smaller one (fewer flops)."""
-    W = module.weight
-    return W[0].numel() <= W.shape[0]
+def _input_side(W: torch.Tensor) -> bool:
+    """Accumulate in input (patch) space when it is the smaller one (fewer flops); W (out, D)."""
+    return W.shape[1] <= W.shape[0]
 
 
 class _Capture:
@@ -175,6 +248,8 @@ def _agop_sums(
     out_device = X.device
     X = X.to(device=device, dtype=dtype if X.is_floating_point() else X.dtype)
     n = X.shape[0]
+    # The effective weight W (out, in·taps) of each layer: its patch gradient is Wᵀ·∂f/∂z_p.
+    weights = {k: layer_weight(m).double() for k, m in layers.items()}
     gram = {k: None for k in layers}
     mean = {k: None for k in layers}
     count = {k: 0 for k in layers}
@@ -221,8 +296,8 @@ def _agop_sums(
                         # Σ_p (∂f/∂h_p)(∂f/∂h_p)ᵀ = Wᵀ(Σ_p ∂f/∂z_p ∂f/∂z_pᵀ)W: accumulate on
                         # whichever side of W is smaller.
                         G = _out_grads(module, g.detach().double())  # (B·P, out)
-                        if _input_side(module):
-                            G = G @ layer_weight(module).double()
+                        if _input_side(weights[name]):
+                            G = G @ weights[name]
                         d = G.shape[-1]
                         if gram[name] is None:
                             gram[name] = torch.zeros(d, d, dtype=torch.float64, device=device)
@@ -231,9 +306,9 @@ def _agop_sums(
                         mean[name][j] += G.sum(0)
                         if j == 0:
                             count[name] += G.shape[0]
-    for name, module in layers.items():
-        if not _input_side(module):
-            W = layer_weight(module).double()
+    for name in layers:
+        if not _input_side(weights[name]):
+            W = weights[name]
             gram[name] = W.T @ gram[name] @ W
             mean[name] = mean[name] @ W
     gram = {k: v / count[k] for k, v in gram.items()}
@@ -268,7 +343,8 @@ def agop(
     convolution the gradient is taken with respect to each input patch (the ``in_channels × taps``
     window that one output position sees, in the order of ``weight.reshape(out, -1)``) and averaged
     over positions as well as samples, so the result is comparable with ``WᵀW`` for the flattened
-    filter matrix W. ``nn.Linear`` applied to inputs with extra dimensions, ``(N, ..., d)``, is
+    filter matrix W (the effective weight: ``scale·weight`` for occamlab's NTK-parameterized
+    layers). ``nn.Linear`` applied to inputs with extra dimensions, ``(N, ..., d)``, is
     treated the same way, positions being the extra dimensions.
 
     The model runs in whatever mode it is in; put a model with batch-dependent layers (batch
@@ -277,8 +353,10 @@ def agop(
     Arguments:
         model: any ``nn.Module`` mapping a batch ``X`` to outputs (N, ...) (flattened to (N, k)).
         X: inputs (N, ...) as a tensor or NumPy array; cast to the model's device and dtype.
-        layer: a supported submodule (``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``) or its name in
-            ``model.named_modules()``; ``None`` takes the first supported layer.
+        layer: a supported submodule (``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``, or a module
+            declaring ``affine_kind``/``effective_weight`` such as the Dense/Conv layers of
+            occamlab's ``arch.network(...)``) or its name in ``model.named_modules()``; ``None``
+            takes the first supported layer.
         centered: subtract each output's mean gradient first, giving the covariance of the
             gradients ``(1/n) Σ (∇f − E∇f)(∇f − E∇f)ᵀ`` (zero for a linear model).
         batch_size: samples per forward/backward pass; bounds memory (``None``: all at once).

@@ -147,10 +147,14 @@ def nfa(
         init_model: the same architecture at initialisation; adds the update's correlation
             ``corr((W − W₀)ᵀ(W − W₀), AGOP^α)`` and the at-init baseline ``corr(W₀ᵀW₀, AGOP₀^α)``.
         powers: the powers α of the AGOP.
-        layers: layers (modules or names) to measure; default every ``nn.Linear``/``nn.Conv1d``/
-            ``nn.Conv2d`` of the model.
+        layers: layers (modules or names) to measure; default every supported layer of the
+            model (``nn.Linear``/``nn.Conv1d``/``nn.Conv2d`` and modules declaring
+            ``affine_kind``/``effective_weight``, as occamlab's own Dense/Conv do).
         batch_size: samples per pass, bounding memory.
         progress: show progress.
+
+    W is the weight the layer applies (``effective_weight``, i.e. ``scale·weight``, for
+    occamlab's NTK-parameterized layers), so ``grams`` is on the same scale as the AGOP.
 
     Returns:
         :class:`NFAResult` with one row per (layer, α, centered ∈ {False, True}).
@@ -174,16 +178,15 @@ def nfa(
         for name in names:
             W = layer_weight(model.get_submodule(name))
             try:
-                module0 = init_model.get_submodule(name)
-            except AttributeError:
-                module0 = None
-            if module0 is None or not hasattr(module0, "weight") or \
-                    tuple(layer_weight(module0).shape) != tuple(W.shape):
+                w0 = layer_weight(init_model.get_submodule(name))
+            except (AttributeError, TypeError):  # no such layer, or not a supported one
+                w0 = None
+            if w0 is None or tuple(w0.shape) != tuple(W.shape):
                 raise ValueError(
                     f"init_model does not match model at layer {name!r}: expected a layer with "
                     f"weight matrix of shape {tuple(W.shape)}"
                 )
-            W0[name] = layer_weight(module0).double()
+            W0[name] = w0.double()
         init_measured = agops(init_model, X, names, batch_size=batch_size, progress=progress)
     rows, grams, deltas = [], {}, {}
     for name in names:
