@@ -10,19 +10,6 @@ import torch
 from occamlab import kernels as K
 
 
-def rel_errors(arch, x, widths, seeds):
-    k = arch.kernel(x).ntk
-    out = []
-    for w in widths:
-        errs = []
-        for s in range(seeds):
-            net = arch.network(x.shape[1:], width=w, seed=s, dtype=torch.float64)
-            emp = K.empirical_ntk(net, x)
-            errs.append((torch.linalg.norm(emp - k) / torch.linalg.norm(k)).item())
-        out.append(float(np.mean(errs)))
-    return np.array(out)
-
-
 def slope(widths, errs):
     return np.polyfit(np.log(widths), np.log(errs), 1)[0]
 
@@ -32,7 +19,7 @@ def test_mlp_empirical_ntk_converges_like_inverse_sqrt_width():
     x = torch.randn(6, 5, dtype=torch.float64)
     arch = K.mlp(2, "relu", w_std=2 ** 0.5, b_std=0.1)
     widths = np.array([32, 128, 512, 2048])
-    errs = rel_errors(arch, x, widths, seeds=3)
+    errs = K.finite_width_error(arch, x, widths, seeds=3).numpy()
     # Fluctuations of a sum of `width` independent terms: slope −1/2. With 3 seeds per width
     # the mean error has ~±30% scatter, i.e. ±0.15 on a slope fitted over a 64× width range.
     assert -0.68 < slope(widths, errs) < -0.32
@@ -45,7 +32,7 @@ def test_cnn_with_pooling_empirical_ntk_converges():
     arch = K.serial(K.Conv(3, "circular", 2 ** 0.5, 0.1), K.Relu(), K.Conv(3, "same", 2 ** 0.5),
                     K.Erf(), K.GlobalAvgPool(), K.Dense(1.0, 0.1))
     widths = np.array([16, 64, 256, 1024])
-    errs = rel_errors(arch, x, widths, seeds=3)
+    errs = K.finite_width_error(arch, x, widths, seeds=3).numpy()
     assert -0.68 < slope(widths, errs) < -0.32  # as above
     assert errs[-1] < 0.1  # measured 0.043 at width 1024
 

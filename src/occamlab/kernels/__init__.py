@@ -23,6 +23,7 @@ from occamlab.kernels.activations import (
     Tanh,
     activation,
 )
+from occamlab.kernels.convergence import finite_width_error
 from occamlab.kernels.core import KernelResult, Layer, Serial, cosine_kernel, serial
 from occamlab.kernels.empirical import empirical_nngp, empirical_ntk
 from occamlab.kernels.layers import Conv, Dense, Flatten, GlobalAvgPool
@@ -32,6 +33,6 @@ from occamlab.kernels.spec import parse_spec
 __all__ = [
     "ABRelu", "Abs", "Activation", "Conv", "Dense", "Elementwise", "Erf", "Flatten", "Gelu",
     "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu", "Relu", "Serial", "Sign",
-    "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk", "mlp", "parse_spec",
-    "serial",
+    "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk",
+    "finite_width_error", "mlp", "parse_spec", "serial",
 ]

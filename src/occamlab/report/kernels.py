@@ -35,19 +35,6 @@ def _class_contrast(k: torch.Tensor, y: torch.Tensor) -> float:
     return float(c[same].mean() / c[between].mean())
 
 
-def _convergence(arch: K.Serial, x: torch.Tensor, widths: list[int], seeds: int) -> np.ndarray:
-    exact = arch.kernel(x).ntk
-    errs = []
-    for w in widths:
-        e = []
-        for s in range(seeds):
-            net = arch.network(x.shape[1:], width=w, seed=s, dtype=torch.float64)
-            emp = K.empirical_ntk(net, x)
-            e.append((torch.linalg.norm(emp - exact) / torch.linalg.norm(exact)).item())
-        errs.append(np.mean(e))
-    return np.array(errs)
-
-
 def section(sec: Section, study) -> None:
     import matplotlib.pyplot as plt
 
@@ -102,7 +89,7 @@ def section(sec: Section, study) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     table = []
     for (name, arch), ws in zip(small.items(), (widths, cnn_widths)):
-        errs = _convergence(arch, xs, ws, seeds)
+        errs = K.finite_width_error(arch, xs, ws, seeds=seeds).numpy()
         slope = float(np.polyfit(np.log(ws), np.log(errs), 1)[0])
         ax.loglog(ws, errs, "o-", label=f"{name} (slope {slope:.2f})")
         guide = errs[0] * np.sqrt(ws[0] / np.array(ws, dtype=float))
