@@ -152,12 +152,14 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.get_default_dtype()
 
 
-def call(model: nn.Module, params: Mapping[str, torch.Tensor], *args: Any, **kwargs: Any) -> Any:
+def call(model: nn.Module, params: Mapping[str, torch.Tensor], *args: Any,
+         tie_weights: bool = True, **kwargs: Any) -> Any:
     """Run ``model`` with ``params`` substituted for its parameters (buffers kept).
 
     A thin wrapper around ``torch.func.functional_call`` that works under ``vmap`` and ``grad``.
+    ``tie_weights=False`` skips the per-call search for tied weights: pass every name then.
     """
-    return functional_call(model, dict(params), args, kwargs)
+    return functional_call(model, dict(params), args, kwargs, tie_weights=tie_weights)
 
 
 def flatten(params: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -170,15 +172,12 @@ def unflatten(vec: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[str, 
 
     Leading batch dimensions of ``vec`` are kept on every piece.
     """
-    need = sum(p.numel() for p in like.values())
-    if vec.shape[-1] != need:
-        raise ValueError(f"vector has {vec.shape[-1]} entries, parameters need {need}")
-    out, i = {}, 0
+    sizes = [p.numel() for p in like.values()]
+    if vec.shape[-1] != sum(sizes):
+        raise ValueError(f"vector has {vec.shape[-1]} entries, parameters need {sum(sizes)}")
     lead = vec.shape[:-1]
-    for k, p in like.items():
-        out[k] = vec[..., i : i + p.numel()].reshape(*lead, *p.shape)
-        i += p.numel()
-    return out
+    return {k: t.reshape(*lead, *p.shape)
+            for (k, p), t in zip(like.items(), torch.split(vec, sizes, dim=-1), strict=True)}
 
 
 def to_numpy(x: Any) -> Any:

@@ -46,14 +46,41 @@ _SGNHT_A = 1.0
 _RMS_ALPHA, _RMS_DELTA = 0.999, 1e-5
 
 
+class _ModelLoss:
+    """``loss(w (P,), x_batch, y_batch) -> scalar``: ``loss_fn`` of ``model`` at flat parameters.
+
+    :meth:`of_params` is the same loss on a dict of parameter tensors; the sampler vmaps it over
+    per-parameter views of its chain buffer, so the backward pass has no slicing of a flat
+    vector to undo. Weights that the model ties (one tensor under two names) are passed under
+    every name, so ``functional_call`` can skip its per-call search for ties.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]):
+        self.model, self.loss_fn = model, loss_fn
+        self.like = like
+        name_of = {id(p): k for k, p in model.named_parameters() if k in like}
+        self.aliases = [(k, name_of[id(p)]) for k, p in
+                        model.named_parameters(remove_duplicate=False)
+                        if k not in like and id(p) in name_of]
+
+    def split(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of ``w`` (..., P) shaped as the parameters (leading dimensions kept)."""
+        return unflatten(w, self.like)
+
+    def of_params(self, params: dict[str, torch.Tensor], xb: torch.Tensor,
+                  yb: torch.Tensor) -> torch.Tensor:
+        if self.aliases:
+            params = {**params, **{a: params[k] for a, k in self.aliases}}
+        return self.loss_fn(call(self.model, params, xb, tie_weights=False), yb)
+
+    def __call__(self, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return self.of_params(self.split(w), xb, yb)
+
+
 def make_loss(model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]
               ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss of one flat parameter vector (P,) on a batch, for use under ``vmap``."""
-
-    def f(w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return loss_fn(call(model, unflatten(w, like), xb), yb)
-
-    return f
+    return _ModelLoss(model, loss_fn, like)
 
 
 @dataclass
@@ -108,6 +135,19 @@ def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.T
                     progress=progress, description=description)
 
 
+# Steps per block. Minibatch indices and noise are drawn for a block of steps at once (in the
+# same order as step by step, so the random stream is unchanged), the reference losses L_B(w*)
+# of the whole block come from one batched no-grad forward, and divergence is checked once per
+# block. A block holds at most _BLOCK_ELEMS noise or input entries and _BLOCK_ROWS rows.
+_MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 21, 1 << 14
+
+
+def _block_len(chains: int, n_params: int, rows: int, row_elems: int, steps: int) -> int:
+    per_step = max(chains * n_params, chains * rows * row_elems, 1)
+    k = min(_MAX_BLOCK, _BLOCK_ELEMS // per_step, _BLOCK_ROWS // max(chains * rows, 1), steps)
+    return max(k, 1)
+
+
 def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
          nbeta: Any, step_size: Any, localization: Any, chains: int, steps: int,
          batch_size: int, sampler: str, generator: torch.Generator, progress: bool,
@@ -117,59 +157,116 @@ def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
     nb = _per_chain(nbeta, chains, w_star)
     eps = _per_chain(step_size, chains, w_star)
     gam = _per_chain(localization, chains, w_star)
+    half_eps = 0.5 * eps
+    full = batch_size >= n
+    rows = n if full else batch_size
+    # w (C, P) is updated in place. The autograd leaves are views of it: one per parameter for
+    # a model (the backward then writes each parameter's gradient directly, with no slicing of
+    # a flat vector to undo), or w itself for a plain loss of a flat vector.
     w = w_star.unsqueeze(0).repeat(chains, 1)
-    # One batched forward over [chains; w* copies] and ordinary autograd for the gradient: faster
-    # per step than vmap(grad(...)), and L_B(w*) on each chain's batch comes in the same pass.
-    batched = vmap(loss)
-    shared = vmap(loss, in_dims=(0, None, None))  # full batch: every copy sees the same rows
-    w_ref = w_star.unsqueeze(0).expand(chains, -1)
-    mom = torch.zeros_like(w)
+    if isinstance(loss, _ModelLoss):
+        # split along dim 1 of a contiguous (C, P) buffer: every reshape is a view, never a copy
+        leaves = {k: v.requires_grad_(True) for k, v in loss.split(w).items()}
+        fn, at_star = loss.of_params, loss.split(w_star)
+    else:
+        leaves = {"w": w.view(chains, -1).requires_grad_(True)}
+        fn, at_star = (lambda p, xb, yb: loss(p["w"], xb, yb)), {"w": w_star}
+    leaf_list = list(leaves.values())
+    grad = torch.empty_like(w)
+    chain_loss = vmap(fn, in_dims=(0, None, None) if full else (0, 0, 0))
+    ref_loss = vmap(fn, in_dims=(None, 0, 0))  # w* shared: one plain forward of all rows
     if sampler == "sgnht":
         mom = torch.randn(w.shape, generator=generator, device=dev, dtype=dt)
         thermo = torch.full((chains, 1), _SGNHT_A, device=dev, dtype=dt)
-    alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
+        noise_scale = (2 * _SGNHT_A * eps).sqrt()
+    else:
+        mom = torch.zeros_like(w)
+        thermo = None
+        noise_scale = eps.sqrt() if sampler == "sgld" else None
     losses = torch.empty(chains, steps, device=dev, dtype=dt)
     refs = torch.empty(chains, steps, device=dev, dtype=dt)
-    full = batch_size >= n
     if full:
         with torch.no_grad():
-            ref_full = loss(w_star, x, y).reshape(1).expand(chains)
-    for t in track(range(steps), description=description, total=steps, enabled=progress):
-        wg = w.requires_grad_(True)
-        if full:  # L_n(w*) does not change: evaluate only the chains
-            both = torch.cat([shared(wg, x, y), ref_full])
-        else:
-            # Independent rows with replacement for every chain and step: the gradient noise is
-            # then exactly that of a uniform minibatch, whatever the chain did before.
-            idx = torch.randint(0, n, (chains, batch_size), generator=generator, device=dev)
-            xb, yb = x[idx], y[idx]
-            both = batched(torch.cat([wg, w_ref]), torch.cat([xb, xb]), torch.cat([yb, yb]))
-        val = both[:chains]
-        (g,) = torch.autograd.grad(val.sum(), wg)
-        val = val.detach()
-        refs[:, t] = both[chains:].detach()
-        losses[:, t] = torch.where(alive[:, 0], val, torch.nan)
-        drift = nb * g + gam * (w - w_star)
-        noise = torch.randn(w.shape, generator=generator, device=dev, dtype=dt)
-        if sampler == "sgld":
-            new = w - 0.5 * eps * drift + eps.sqrt() * noise
-        elif sampler == "sgnht":
-            new_mom = (mom - eps * thermo * mom - eps * drift
-                       + (2 * _SGNHT_A * eps).sqrt() * noise)
-            new = w + eps * new_mom
-            thermo = thermo + eps * ((new_mom ** 2).mean(dim=1, keepdim=True) - 1)
-            mom = torch.where(alive, new_mom, mom)
-        else:
-            # V starts at max(drift², 1/ε), not 0: at a minimum the first drift can vanish and a
-            # zero V makes the first steps ~1/δ. With ε = c/√a (llc's rule) 1/ε = √a/c is of
-            # the order of the equilibrium V ~ a for the curvatures met in practice.
-            if t == 0:
-                mom = torch.maximum(drift ** 2, (1 / eps).expand_as(drift))
+            refs[:] = loss(w_star, x, y)  # L_n(w*) does not change: evaluate only the chains
+    row_elems = (x[0].numel() + y[0].numel()) if not full else 0
+    block = _block_len(chains, w.shape[1], rows, row_elems, steps)
+    noise_buf = torch.empty(block, chains, w.shape[1], device=dev, dtype=dt)
+    idx_buf = None if full else torch.empty(block, chains, rows, dtype=torch.long, device=dev)
+    # alive is None while every chain is finite: the fast path updates w in place and checks
+    # once per block. A block that ends non-finite is replayed from its start with the checks
+    # of every step (a non-finite chain frozen at its last value, NaN losses from then on); a
+    # non-finite coordinate stays non-finite under every update below, so the end of a block
+    # shows whether any step in it went non-finite.
+    alive: torch.Tensor | None = None
+
+    def step(t: int, xb: Any, yb: Any, noise: torch.Tensor) -> None:
+        nonlocal mom, thermo, alive
+        val = chain_loss(leaves, xb, yb)
+        grads = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
+        torch.cat([(torch.zeros_like(v) if g is None else g).reshape(chains, -1)  # None: unused
+                   for g, v in zip(grads, leaf_list, strict=True)], dim=1, out=grad)
+        with torch.no_grad():
+            val = val.detach()
+            losses[:, t] = val if alive is None else torch.where(alive[:, 0], val, torch.nan)
+            drift = torch.mul(nb, grad)
+            drift.add_((w - w_star).mul_(gam))
+            new = w if alive is None else w.clone()
+            if sampler == "sgld":
+                new.sub_(drift.mul_(half_eps)).add_(noise)
+            elif sampler == "sgnht":
+                new_mom = mom if alive is None else mom.clone()
+                new_mom.sub_(eps * thermo * mom).sub_(drift.mul_(eps)).add_(noise)
+                new.add_(eps * new_mom)
+                thermo = thermo + eps * (new_mom.square().mean(dim=1, keepdim=True) - 1)
+                if alive is not None:
+                    mom = torch.where(alive, new_mom, mom)
             else:
-                mom = _RMS_ALPHA * mom + (1 - _RMS_ALPHA) * drift ** 2
-            precond = 1 / (_RMS_DELTA + mom.sqrt())
-            new = w - 0.5 * eps * precond * drift + (eps * precond).sqrt() * noise
-        alive = alive & torch.isfinite(new).all(dim=1, keepdim=True) & torch.isfinite(
-            val).reshape(chains, 1)
-        w = torch.where(alive, new, w).detach()
-    return ChainRun(losses=losses, ref_losses=refs, final=w)
+                # V starts at max(drift², 1/ε), not 0: at a minimum the first drift can vanish
+                # and a zero V makes the first steps ~1/δ. With ε = c/√a (llc's rule) 1/ε = √a/c
+                # is of the order of the equilibrium V ~ a for the curvatures met in practice.
+                if t == 0:
+                    mom = torch.maximum(drift.square(), (1 / eps).expand_as(drift))
+                else:
+                    mom.mul_(_RMS_ALPHA).add_(drift.square().mul_(1 - _RMS_ALPHA))
+                precond = mom.sqrt().add_(_RMS_DELTA).reciprocal_()
+                new.sub_((half_eps * precond).mul_(drift)).add_(
+                    (eps * precond).sqrt_().mul_(noise))
+            if alive is not None:
+                alive = alive & torch.isfinite(new).all(dim=1, keepdim=True) & torch.isfinite(
+                    val).reshape(chains, 1)
+                w.copy_(torch.where(alive, new, w))
+
+    t0 = pending = 0
+    for t in track(range(steps), description=description, total=steps, enabled=progress):
+        if t == t0 + pending:  # a new block: draw its randomness, L_B(w*) of all its steps
+            t0, pending = t, min(block, steps - t)
+            for j in range(pending):  # the order of step-by-step draws: indices, then noise
+                if not full:
+                    torch.randint(0, n, (chains, rows), generator=generator, out=idx_buf[j])
+                torch.randn(w.shape, generator=generator, out=noise_buf[j])
+            noise = noise_buf[:pending]
+            if noise_scale is not None:
+                noise.mul_(noise_scale)
+            if not full:
+                idx = idx_buf[:pending]
+                xs, ys = x[idx], y[idx]
+                with torch.no_grad():
+                    refs[:, t0:t0 + pending] = ref_loss(
+                        at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(pending, chains).T
+            saved = None if alive is not None else (w.clone(), mom.clone(), thermo)
+        k = t - t0
+        if full:
+            step(t, x, y, noise[k])
+        else:
+            step(t, xs[k], ys[k], noise[k])
+        if k == pending - 1 and saved is not None:
+            span = slice(t0, t0 + pending)
+            if not (bool(torch.isfinite(w).all()) and bool(torch.isfinite(losses[:, span]).all())):
+                with torch.no_grad():
+                    w.copy_(saved[0])
+                    mom.copy_(saved[1])
+                thermo = saved[2]
+                alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
+                for j in range(pending):
+                    step(t0 + j, *((x, y) if full else (xs[j], ys[j])), noise[j])
+    return ChainRun(losses=losses, ref_losses=refs, final=w.detach().clone())
