@@ -11,19 +11,11 @@ import warnings
 
 import numpy as np
 import torch
+from _common import build_mlp
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 warnings.filterwarnings("ignore")
-
-
-def build(arch):
-    layers = []
-    for i, (a, b) in enumerate(zip(arch["widths"][:-1], arch["widths"][1:])):
-        layers.append(nn.Linear(a, b, bias=arch["bias"]))
-        if arch["relu"] and i < len(arch["widths"]) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 def main():
@@ -35,7 +27,7 @@ def main():
     torch.set_num_threads(1)
     d = np.load(spec["data"])
     x, y = torch.as_tensor(d["x"]), torch.as_tensor(d["y"])
-    model = build(spec["arch"])
+    model = build_mlp(spec["arch"])
     model.load_state_dict(torch.load(spec["state"], weights_only=True))
     loader = DataLoader(TensorDataset(x, y), batch_size=spec["batch_size"], shuffle=True)
     times, out = [], None

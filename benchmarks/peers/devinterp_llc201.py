@@ -15,18 +15,9 @@ import warnings
 
 import numpy as np
 import torch
-from torch import nn
+from _common import build_mlp  # noqa: E402
 
 warnings.filterwarnings("ignore")
-
-
-def build(arch):
-    layers = []
-    for i, (a, b) in enumerate(zip(arch["widths"][:-1], arch["widths"][1:])):
-        layers.append(nn.Linear(a, b, bias=arch["bias"]))
-        if arch["relu"] and i < len(arch["widths"]) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 def main():
@@ -38,7 +29,7 @@ def main():
     d = np.load(spec["data"])
     x, y = d["x"].astype(np.float32), d["y"].astype(np.float32)
     m_in = x.shape[1]
-    model = build(spec["arch"])
+    model = build_mlp(spec["arch"])
     model.load_state_dict(torch.load(spec["state"], weights_only=True))
     ds = Dataset.from_dict({"input_ids": np.concatenate([x, y], axis=1).tolist()})
     ds.set_format("torch")

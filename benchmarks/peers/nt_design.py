@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import jax
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+from _common import time_kernel_fn  # noqa: E402
 from neural_tangents import stax  # noqa: E402
 
 
@@ -31,17 +31,8 @@ def inputs(n: int, d: int) -> np.ndarray:
 def timed(layer, x, repeats):
     kernel_fn = jax.jit(stax.serial(stax.Dense(1, W_std=1.0), layer,
                                     stax.Dense(1, W_std=1.0))[2], static_argnames="get")
-    t0 = time.perf_counter()
-    k = kernel_fn(x, None, get=("nngp", "ntk"))
-    k.ntk.block_until_ready()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        k = kernel_fn(x, None, get=("nngp", "ntk"))
-        k.ntk.block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return {"first": first, "steady": min(times), "ntk_sum": float(np.asarray(k.ntk).sum()),
+    first, steady, k = time_kernel_fn(kernel_fn, x, repeats)
+    return {"first": first, "steady": steady, "ntk_sum": float(np.asarray(k.ntk).sum()),
             "nngp_sum": float(np.asarray(k.nngp).sum()),
             "ntk_00": float(k.ntk[0, 0]), "ntk_01": float(k.ntk[0, 1])}
 

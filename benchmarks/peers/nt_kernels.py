@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import jax
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+from _common import time_kernel_fn  # noqa: E402
 from neural_tangents import stax  # noqa: E402
 
 
@@ -29,17 +29,8 @@ def main(n: int, d: int, depth: int, repeats: int) -> None:
     layers.append(stax.Dense(1, W_std=1.0, b_std=0.0))
     kernel_fn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
     x = np.random.default_rng(1).standard_normal((n, d))
-    t0 = time.perf_counter()
-    k = kernel_fn(x, None, get=("nngp", "ntk"))
-    k.ntk.block_until_ready()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        k = kernel_fn(x, None, get=("nngp", "ntk"))
-        k.ntk.block_until_ready()
-        times.append(time.perf_counter() - t0)
-    print(json.dumps({"first": first, "steady": min(times),
+    first, steady, k = time_kernel_fn(kernel_fn, x, repeats)
+    print(json.dumps({"first": first, "steady": steady,
                       "ntk_sum": float(np.asarray(k.ntk).sum()),
                       "nngp_sum": float(np.asarray(k.nngp).sum()),
                       "jax": jax.__version__}))

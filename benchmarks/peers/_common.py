@@ -1,0 +1,34 @@
+"""Helpers shared by the peer-side scripts (they run in the peers' environments, not occamlab's)."""
+
+from __future__ import annotations
+
+import time
+
+
+def time_kernel_fn(kernel_fn, x, repeats: int) -> tuple[float, float, object]:
+    """First (compiling) call time, best steady-state time of ``repeats`` calls, and the kernels
+    of a jitted neural-tangents ``kernel_fn`` on ``x`` with ``x2 = None``."""
+    t0 = time.perf_counter()
+    k = kernel_fn(x, None, get=("nngp", "ntk"))
+    k.ntk.block_until_ready()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        k = kernel_fn(x, None, get=("nngp", "ntk"))
+        k.ntk.block_until_ready()
+        times.append(time.perf_counter() - t0)
+    return first, min(times), k
+
+
+def build_mlp(arch: dict):
+    """The benchmark's torch model from its JSON description: Linear layers of ``widths``,
+    ReLU between them when ``relu``, biases when ``bias``."""
+    from torch import nn
+
+    layers = []
+    for i, (a, b) in enumerate(zip(arch["widths"][:-1], arch["widths"][1:])):
+        layers.append(nn.Linear(a, b, bias=arch["bias"]))
+        if arch["relu"] and i < len(arch["widths"]) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
