@@ -38,6 +38,10 @@ def report(
                    log=(lambda s: None) if quiet else typer.echo)
     except ValueError as e:
         fail(str(e))
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted: finished sections are kept in {out}; run the same command "
+                    "again to resume", err=True, fg="yellow")
+        raise typer.Exit(130) from None
     typer.echo(f"report written to {path.resolve()}")
 
 

@@ -35,3 +35,18 @@ def test_report_writes_page_and_resumes(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"unknown report section\(s\) \['nope'\]; valid: "
                                          r"\['fake'\]"):
         study_mod.run(tmp_path, only=["nope"], log=lambda s: None)
+
+
+def test_cli_report_interrupted_says_how_to_resume(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import occamlab.report as report_pkg
+    from occamlab.cli import app
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_pkg, "run", interrupted)
+    result = CliRunner().invoke(app, ["report", "--out", str(tmp_path)])
+    assert result.exit_code == 130  # 128 + SIGINT, the shell's convention
+    assert "run the same command again to resume" in result.output
