@@ -15,12 +15,8 @@ from torch import nn
 
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 from occamlab.design.hermite import check_degree
-from occamlab.design.series import (
-    PowerSeriesFit,
-    UnrealizableKernelError,
-    check_kind,
-    power_series,
-)
+from occamlab.design.series import PowerSeriesFit, UnrealizableKernelError, power_series
+from occamlab.kernels.core import check_kind
 
 __all__ = ["HermiteActivation", "activation_for", "shallow_network", "ShallowNetwork",
            "shallow_architecture"]

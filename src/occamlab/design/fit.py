@@ -23,7 +23,8 @@ import torch
 
 from occamlab._result import Result
 from occamlab.design.hermite import gauss_hermite
-from occamlab.design.series import as_cosine_kernel, check_kind, evaluate_target
+from occamlab.design.series import as_cosine_kernel, evaluate_target
+from occamlab.kernels.core import check_kind
 
 __all__ = ["FAMILIES", "ActivationFit", "fit_activation", "quadrature_kernel"]
 

@@ -20,6 +20,7 @@ import torch
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int
 from occamlab.design.hermite import check_degree
+from occamlab.kernels.core import as_cosine_function, check_kind
 
 __all__ = [
     "KernelSeries",
@@ -28,17 +29,7 @@ __all__ = [
     "shallow_kernel",
     "power_series",
     "as_cosine_kernel",
-    "check_kind",
 ]
-
-KINDS = ("ntk", "nngp")
-
-
-def check_kind(kind: Any) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
-    return kind
-
 
 def _horner(b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     # In place and in cache-sized blocks: a whole-matrix pass per power would make a long series
@@ -198,32 +189,12 @@ class PowerSeriesFit(Result):
         return ax
 
 
-def _is_architecture(target: Any) -> bool:
-    return hasattr(target, "kernel") and callable(target.kernel)
-
-
 def as_cosine_kernel(target: Any, kind: str = "ntk", d: int = 16
                      ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A target kernel as a callable of the cosine.
-
-    Arguments:
-        target: a callable of c (tensor → tensor), or an ``occamlab.kernels`` architecture, whose
-            ``kind`` kernel is taken on inputs of norm √d (``kernels.cosine_kernel``).
-        kind: which kernel of an architecture.
-        d: input dimension used for an architecture (dense networks do not depend on it).
-    """
-    kind = check_kind(kind)
-    if _is_architecture(target):
-        from occamlab import kernels
-
-        if not hasattr(kernels, "cosine_kernel"):
-            raise TypeError("architecture targets need occamlab.kernels.cosine_kernel, which "
-                            "this installation lacks; pass a callable of the cosine instead")
-        return kernels.cosine_kernel(target, d, kind)
-    if not callable(target):
-        raise TypeError("target must be a callable of the cosine c or an occamlab.kernels "
-                        f"architecture, got {type(target).__name__}")
-    return target
+    """A target kernel as a callable of the cosine: a callable of c, or an ``occamlab.kernels``
+    architecture whose ``kind`` kernel is taken on inputs of norm √d (dense networks do not
+    depend on d)."""
+    return as_cosine_function(target, d, kind, name="target")
 
 
 def evaluate_target(target: Callable[[torch.Tensor], Any], c: torch.Tensor) -> torch.Tensor:

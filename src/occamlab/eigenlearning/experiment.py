@@ -14,8 +14,9 @@ from occamlab._torch import as_tensor, check_positive_int
 from occamlab.eigenlearning.compare import Comparison, compare
 from occamlab.eigenlearning.measure import measure
 from occamlab.eigenlearning.theory import Prediction, predict
+from occamlab.kernels.core import as_cosine_function
 from occamlab.spectra import from_kernel, hypercube, sphere
-from occamlab.spectra._kernel import cosine_function, kernel_matrix
+from occamlab.spectra._kernel import kernel_matrix
 from occamlab.tasks.synthetic import cube_points, parity, sphere_harmonic, sphere_points
 
 DOMAINS = ("sphere", "cube")
@@ -69,7 +70,7 @@ def domain_curves(kernel: Any, domain: str, d: int, target: dict[int, float], ns
     pred = predict(spec, ns_t, target_power=tp, ridge=ridge, noise=noise)
     if not measured:
         return pred, None
-    fn = cosine_function(kernel, d, kind)
+    fn = as_cosine_function(kernel, d, kind)
     if domain == "sphere":
         f = lambda x: sum(math.sqrt(p) * sphere_harmonic(x, k) for k, p in target.items())
         m = measure(fn, lambda n, g: sphere_points(n, d, generator=g), f, ns_t.long(),

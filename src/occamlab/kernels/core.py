@@ -32,7 +32,17 @@ from occamlab._torch import (
     num_threads,
 )
 
-__all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel"]
+__all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel", "check_kind",
+           "as_cosine_function"]
+
+KINDS = ("ntk", "nngp")
+
+
+def check_kind(kind: str) -> str:
+    """``kind`` if it is "ntk" or "nngp", else a ``ValueError`` naming the valid choices."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
+    return kind
 
 # Entries of one block's NNGP array that ``batch_size=None`` aims for: 2**16 float64 entries
 # (512 KiB) keep the dozen elementwise passes of an activation in cache, which measured 3×
@@ -138,9 +148,7 @@ class KernelResult(Result):
         """Heat map of ``kind`` ("ntk" or "nngp"), rows/columns permuted by ``order``."""
         import matplotlib.pyplot as plt
 
-        if kind not in ("ntk", "nngp"):
-            raise ValueError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
-        k = getattr(self, kind)
+        k = getattr(self, check_kind(kind))
         if k is None:
             raise ValueError(f"this result has no {kind}")
         k = k.detach().cpu()
@@ -426,8 +434,7 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
         diagonal (x' = x) through every layer, and c = −1 gives the angle π exactly, so
         neither end suffers the √eps error of an arccos near ±1.
     """
-    if kind not in ("ntk", "nngp"):
-        raise ValueError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
+    check_kind(kind)
     d = check_positive_int(d, "d")
     arch = serial(arch)
     shape = arch.out_shape((d,))
@@ -453,3 +460,23 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
         return out.reshape(c.shape)
 
     return k
+
+
+def as_cosine_function(kernel: Layer | Callable, d: int, kind: str = "ntk", *,
+                       name: str = "kernel") -> Callable[[torch.Tensor], torch.Tensor]:
+    """A dot-product kernel given either way, as the map c ↦ K(c) on inputs of norm √d.
+
+    Arguments:
+        kernel: a callable of a tensor of cosines (returned as it is), or an architecture, whose
+            ``kind`` kernel :func:`cosine_kernel` evaluates.
+        d: input dimension (used for an architecture).
+        kind: "ntk" or "nngp" (checked either way).
+        name: the argument's name in error messages.
+    """
+    check_kind(kind)
+    if isinstance(kernel, Layer):
+        return cosine_kernel(kernel, d, kind)
+    if callable(kernel):
+        return kernel
+    raise TypeError(f"{name} must be a callable of the cosine c or an occamlab.kernels "
+                    f"architecture, got {type(kernel).__name__}")

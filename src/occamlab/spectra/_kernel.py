@@ -11,39 +11,12 @@ from typing import Any
 import torch
 
 from occamlab._torch import as_tensor
-
-KINDS = ("ntk", "nngp")
+from occamlab.kernels.core import Layer, check_kind
 
 
 def is_architecture(kernel: Any) -> bool:
-    """True for objects of ``occamlab.kernels`` that describe a network (they have ``.kernel``)."""
-    return hasattr(kernel, "kernel") and callable(kernel.kernel)
-
-
-def _check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return kind
-
-
-def cosine_function(kernel: Any, d: int, kind: str = "ntk") -> Callable[[torch.Tensor],
-                                                                           torch.Tensor]:
-    """The map c ↦ K(c) of a dot-product kernel for inputs of norm √d (so c = x·x'/d).
-
-    Arguments:
-        kernel: a callable of a tensor of cosines, or an architecture of ``occamlab.kernels``.
-        d: input dimension.
-        kind: ``"ntk"`` or ``"nngp"`` (used for architectures only).
-    """
-    _check_kind(kind)
-    if is_architecture(kernel):
-        from occamlab import kernels
-
-        return kernels.cosine_kernel(kernel, d, kind)
-    if callable(kernel):
-        return kernel
-    raise TypeError("kernel must be a callable of the cosine c or an architecture of "
-                    f"occamlab.kernels, got {type(kernel).__name__}")
+    """True for an architecture of ``occamlab.kernels``."""
+    return isinstance(kernel, Layer)
 
 
 def evaluate_cosine(fn: Callable[[torch.Tensor], torch.Tensor], c: torch.Tensor,
@@ -75,7 +48,7 @@ def kernel_matrix(kernel: Any, x1: torch.Tensor, x2: torch.Tensor | None = None,
     Returns:
         (n1, n2) float64 tensor on x1's device.
     """
-    _check_kind(kind)
+    check_kind(kind)
     x1 = as_tensor(x1, "x1", dtype=torch.float64)
     same = x2 is None
     x2 = x1 if x2 is None else as_tensor(x2, "x2", dtype=torch.float64, device=x1.device)

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from occamlab._torch import check_positive_int
-from occamlab.spectra._kernel import cosine_function, evaluate_cosine
+from occamlab.kernels.core import as_cosine_function
+from occamlab.spectra._kernel import evaluate_cosine
 from occamlab.spectra._spectrum import Spectrum
 from occamlab.tasks.synthetic import gegenbauer, harmonic_multiplicity
 
@@ -63,7 +64,7 @@ def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
     max_degree = check_positive_int(max_degree, "max_degree", minimum=0)
     n_quad = max(1000, 8 * max_degree) if n_quad is None else check_positive_int(n_quad,
                                                                                   "n_quad")
-    fn = cosine_function(kernel, d, kind)
+    fn = as_cosine_function(kernel, d, kind)
     t_np, w_np = _gauss_gegenbauer(n_quad, d)
     t, w = torch.from_numpy(t_np), torch.from_numpy(w_np)
     Kt = evaluate_cosine(fn, t)
@@ -98,7 +99,7 @@ def hypercube(kernel: Any, d: int, *, kind: str = "ntk", target_power: Any = Non
         :class:`Spectrum` with ``domain="hypercube"``.
     """
     d = check_positive_int(d, "d")
-    fn = cosine_function(kernel, d, kind)
+    fn = as_cosine_function(kernel, d, kind)
     h = torch.arange(d + 1, dtype=torch.float64)
     Kh = evaluate_cosine(fn, 1 - 2 * h / d).tolist()
     lam = []
@@ -134,7 +135,7 @@ def circle(kernel: Any, M: int, *, kind: str = "ntk", target_power: Any = None) 
         :class:`Spectrum` with ``domain="circle"``, eigenvalues already divided by M.
     """
     M = check_positive_int(M, "M")
-    fn = cosine_function(kernel, 2, kind)
+    fn = as_cosine_function(kernel, 2, kind)
     j = torch.arange(M, dtype=torch.float64)
     row = evaluate_cosine(fn, torch.cos(2 * math.pi * j / M))
     lam = torch.fft.rfft(row).real / M
