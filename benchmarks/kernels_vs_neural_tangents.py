@@ -37,7 +37,7 @@ def cnn_memory() -> None:
     memory goal: ≤ 4 GB peak). Run under ``/usr/bin/time -v`` for an outside measurement."""
     import resource
 
-    from occamlab.report.kernels import architectures
+    from occamlab.report._kernels import architectures
     from occamlab.tasks import mnist1d
 
     x = mnist1d(n_train=4000, n_test=1000, seed=42).x_train[:2000]

@@ -1,4 +1,4 @@
-"""LLC estimation speed and agreement: occamlab.slt.llc against devinterp 1.3.2 and 2.0.1.
+"""LLC estimation speed and agreement: occamlab.slt._llc against devinterp 1.3.2 and 2.0.1.
 
 Same model, data, chains (4), draws (500), batch size, step size, nβ, localization, and the same
 L_n(w*) (the full-data loss, passed to devinterp as ``init_loss``), on a 5-5-5-5 deep linear

@@ -8,7 +8,7 @@ from _design_closed_forms import deep_erf_ntk, deep_relu_ntk  # noqa: F401
 
 from occamlab import design
 from occamlab import kernels as K
-from occamlab.kernels.empirical import empirical_ntk
+from occamlab.kernels._empirical import empirical_ntk
 
 C = torch.linspace(-1, 1, 21, dtype=torch.float64)
 

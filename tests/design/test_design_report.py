@@ -10,9 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from _design_closed_forms import deep_relu_ntk  # noqa: E402, F401
 
-from occamlab.report.design import section  # noqa: E402
-from occamlab.report.page import Section  # noqa: E402
-from occamlab.report.study import SECTIONS, Study  # noqa: E402
+from occamlab.report._design import section  # noqa: E402
+from occamlab.report._page import Section  # noqa: E402
+from occamlab.report._study import SECTIONS, Study  # noqa: E402
 from occamlab.tasks import mnist1d  # noqa: E402
 
 

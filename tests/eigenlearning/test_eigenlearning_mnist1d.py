@@ -5,10 +5,10 @@ import matplotlib
 import pytest
 import torch
 
-from occamlab.report import eigenlearning as report_el
-from occamlab.report.kernels import architectures
-from occamlab.report.page import Section
-from occamlab.report.study import Study
+from occamlab.report import _eigenlearning as report_el
+from occamlab.report._kernels import architectures
+from occamlab.report._page import Section
+from occamlab.report._study import Study
 from occamlab.tasks import mnist1d
 
 matplotlib.use("Agg")

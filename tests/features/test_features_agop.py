@@ -214,7 +214,7 @@ def test_layer_used_twice_is_rejected():
 def _plain_twin(net):
     """The same function as an occamlab network, from plain torch layers with weight = scale·W
     and bias = b_std·b; paddings mapped to torch's own ('same' zeros, circular, valid)."""
-    from occamlab.kernels.layers import _ConvModule, _DenseModule
+    from occamlab.kernels._layers import _ConvModule, _DenseModule
 
     mods = []
     for m in net:

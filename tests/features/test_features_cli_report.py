@@ -77,9 +77,9 @@ def test_nfa_command_bad_input_fails_cleanly(tmp_path):
 
 
 def test_report_section_trains_models_and_tables_the_ansatz(tmp_path):
-    from occamlab.report import features as section_mod
-    from occamlab.report.page import Section
-    from occamlab.report.study import Study
+    from occamlab.report import _features as section_mod
+    from occamlab.report._page import Section
+    from occamlab.report._study import Study
     from occamlab.tasks import mnist1d
 
     study = Study(data=mnist1d(n_train=1000, n_test=600, seed=42), quick=True, seed=0)

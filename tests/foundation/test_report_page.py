@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from occamlab.report import study as study_mod  # noqa: E402
+from occamlab.report import _study as study_mod  # noqa: E402
 
 calls = []
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from occamlab.kernels.empirical import empirical_nngp, empirical_ntk
+from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
 
 
 def _mlp() -> nn.Module:

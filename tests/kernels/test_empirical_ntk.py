@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from occamlab import kernels as K
-from occamlab.kernels import empirical as emp
-from occamlab.kernels import empirical_layerwise as lw
-from occamlab.kernels.empirical import empirical_nngp, empirical_ntk
+from occamlab.kernels import _empirical as emp
+from occamlab.kernels import _empirical_layerwise as lw
+from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
 
 METHODS = ("jacobian", "jvp", "layerwise")
 # Cross-method tolerance: every method sums the same products ∂f/∂θ·∂f/∂θ' in float64, only in a

@@ -8,9 +8,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from occamlab import kernels as K  # noqa: E402
-from occamlab.report.kernels import architectures, section  # noqa: E402
-from occamlab.report.page import Section  # noqa: E402
-from occamlab.report.study import Study  # noqa: E402
+from occamlab.report._kernels import architectures, section  # noqa: E402
+from occamlab.report._page import Section  # noqa: E402
+from occamlab.report._study import Study  # noqa: E402
 from occamlab.tasks import mnist1d  # noqa: E402
 
 

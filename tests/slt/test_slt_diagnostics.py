@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from occamlab.slt.diagnostics import ess, geweke_z, split_rhat
+from occamlab.slt._diagnostics import ess, geweke_z, split_rhat
 
 
 def _ar1(rho, chains, n, seed):

@@ -2,9 +2,9 @@
 
 import matplotlib
 
-from occamlab.report.llc import section
-from occamlab.report.page import Section
-from occamlab.report.study import Study
+from occamlab.report._llc import section
+from occamlab.report._page import Section
+from occamlab.report._study import Study
 from occamlab.tasks import mnist1d
 
 matplotlib.use("Agg")

@@ -8,7 +8,7 @@ from _slt_helpers import fit_least_squares
 from torch import nn
 
 from occamlab._torch import flatten, trainable_params
-from occamlab.slt.samplers import SAMPLERS, make_loss, run_chains
+from occamlab.slt._samplers import SAMPLERS, make_loss, run_chains
 from occamlab.tasks import linear_teacher
 
 

@@ -1,4 +1,4 @@
-"""Linear teachers (occamlab.tasks.teachers): rank, noise, shapes, students."""
+"""Linear teachers (occamlab.tasks._teachers): rank, noise, shapes, students."""
 
 import pytest
 import torch

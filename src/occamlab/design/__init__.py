@@ -6,16 +6,16 @@ network has NNGP(c) = Σ aₖ²cᵏ and NTK(c) = Σ (k+1)aₖ²cᵏ, so any kern
 series is realized by a shallow network with an engineered activation.
 """
 
-from occamlab.design.activation import (
+from occamlab.design._activation import (
     HermiteActivation,
     ShallowNetwork,
     activation_for,
     shallow_architecture,
     shallow_network,
 )
-from occamlab.design.fit import FAMILIES, ActivationFit, fit_activation, quadrature_kernel
-from occamlab.design.hermite import gauss_hermite, hermite, hermite_coefficients
-from occamlab.design.series import (
+from occamlab.design._fit import FAMILIES, ActivationFit, fit_activation, quadrature_kernel
+from occamlab.design._hermite import gauss_hermite, hermite, hermite_coefficients
+from occamlab.design._series import (
     KernelSeries,
     PowerSeriesFit,
     UnrealizableKernelError,

@@ -2,10 +2,10 @@
 eigenspectrum, measure it, and compare (Simon et al. 2023, arXiv 2110.03922; REFERENCES §2)."""
 
 from occamlab.eigenlearning import experiment
-from occamlab.eigenlearning.compare import Comparison, compare
-from occamlab.eigenlearning.conservation import Conservation, conservation
-from occamlab.eigenlearning.measure import Measurement, krr_fit, measure
-from occamlab.eigenlearning.theory import (
+from occamlab.eigenlearning._compare import Comparison, compare
+from occamlab.eigenlearning._conservation import Conservation, conservation
+from occamlab.eigenlearning._measure import Measurement, krr_fit, measure
+from occamlab.eigenlearning._theory import (
     Prediction,
     learnability,
     learning_curve,

@@ -9,7 +9,7 @@ One description gives both worlds::
     net = arch.network(x1.shape[1:], width=1024, seed=0)   # NTK parameterization
 """
 
-from occamlab.kernels.activations import (
+from occamlab.kernels._activations import (
     ABRelu,
     Abs,
     Activation,
@@ -23,12 +23,12 @@ from occamlab.kernels.activations import (
     Tanh,
     activation,
 )
-from occamlab.kernels.convergence import finite_width_error
-from occamlab.kernels.core import KernelResult, Layer, Serial, cosine_kernel, serial
-from occamlab.kernels.empirical import empirical_nngp, empirical_ntk
-from occamlab.kernels.layers import Conv, Dense, Flatten, GlobalAvgPool
-from occamlab.kernels.mlp import mlp
-from occamlab.kernels.spec import parse_spec
+from occamlab.kernels._convergence import finite_width_error
+from occamlab.kernels._core import KernelResult, Layer, Serial, cosine_kernel, serial
+from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
+from occamlab.kernels._layers import Conv, Dense, Flatten, GlobalAvgPool
+from occamlab.kernels._mlp import mlp
+from occamlab.kernels._spec import parse_spec
 
 __all__ = [
     "ABRelu", "Abs", "Activation", "Conv", "Dense", "Elementwise", "Erf", "Flatten", "Gelu",

@@ -1,6 +1,6 @@
 """Plots and the HTML report."""
 
-from occamlab.report.page import Section
-from occamlab.report.study import Study, run
+from occamlab.report._page import Section
+from occamlab.report._study import Study, run
 
 __all__ = ["Section", "Study", "run"]

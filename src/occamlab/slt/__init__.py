@@ -7,9 +7,9 @@
 """
 
 from occamlab.slt import theory
-from occamlab.slt.calibrate import CalibrationResult, calibrate
-from occamlab.slt.llc import LLCResult, LLCWarning, default_nbeta, llc
-from occamlab.slt.samplers import SAMPLERS
+from occamlab.slt._calibrate import CalibrationResult, calibrate
+from occamlab.slt._llc import LLCResult, LLCWarning, default_nbeta, llc
+from occamlab.slt._samplers import SAMPLERS
 
 __all__ = ["theory", "llc", "LLCResult", "LLCWarning", "default_nbeta", "calibrate",
            "CalibrationResult", "SAMPLERS"]

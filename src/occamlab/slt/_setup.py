@@ -18,7 +18,7 @@ from occamlab._torch import (
     model_device_dtype,
     trainable_params,
 )
-from occamlab.slt.samplers import SAMPLERS, make_loss
+from occamlab.slt._samplers import SAMPLERS, make_loss
 
 # Rows per chunk when the full data set is evaluated (L_n(w*)) and for curvature probes.
 _CHUNK = 4096

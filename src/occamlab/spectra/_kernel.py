@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from occamlab._torch import as_tensor
-from occamlab.kernels.core import Layer, check_kind
+from occamlab.kernels._core import Layer, check_kind
 
 
 def is_architecture(kernel: Any) -> bool:

@@ -1,8 +1,8 @@
 """Synthetic and bundled data sets; nothing is downloaded at run time."""
 
-from occamlab.tasks.digits import digits
-from occamlab.tasks.mnist1d import Signals, mnist1d
-from occamlab.tasks.synthetic import (
+from occamlab.tasks._digits import digits
+from occamlab.tasks._mnist1d import Signals, mnist1d
+from occamlab.tasks._synthetic import (
     cube_points,
     gegenbauer,
     harmonic_multiplicity,
@@ -10,7 +10,7 @@ from occamlab.tasks.synthetic import (
     sphere_harmonic,
     sphere_points,
 )
-from occamlab.tasks.teachers import (
+from occamlab.tasks._teachers import (
     Teacher,
     deep_linear_network,
     deep_linear_teacher,

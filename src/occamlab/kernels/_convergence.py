@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from occamlab._torch import as_tensor, check_positive_int
-from occamlab.kernels.core import Serial, serial
-from occamlab.kernels.empirical import empirical_ntk
+from occamlab.kernels._core import Serial, serial
+from occamlab.kernels._empirical import empirical_ntk
 
 
 def finite_width_error(arch: Serial, x, widths: Sequence[int], *, seeds: int = 3,

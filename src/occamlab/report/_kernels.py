@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from occamlab import kernels as K
-from occamlab.report.page import Section
+from occamlab.report._page import Section
 
 _W = 2 ** 0.5
 

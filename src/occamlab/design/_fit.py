@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 from occamlab._result import Result
-from occamlab.design.hermite import gauss_hermite
-from occamlab.design.series import as_cosine_kernel, evaluate_target
-from occamlab.kernels.core import check_kind
+from occamlab.design._hermite import gauss_hermite
+from occamlab.design._series import as_cosine_kernel, evaluate_target
+from occamlab.kernels._core import check_kind
 
 __all__ = ["FAMILIES", "ActivationFit", "fit_activation", "quadrature_kernel"]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from occamlab.kernels.core import Layer, State
+from occamlab.kernels._core import Layer, State
 
 __all__ = ["Activation", "ABRelu", "Relu", "LeakyRelu", "Abs", "Erf", "Gelu", "Sign", "Identity",
            "Elementwise", "Tanh", "activation", "ACTIVATIONS"]

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from occamlab._torch import as_tensor
-from occamlab.spectra.pool import check_kernel_matrix
+from occamlab.spectra._pool import check_kernel_matrix
 
 
 def alignment(K: Any, y: Any, centered: bool = True) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from occamlab.kernels.core import Layer, State
+from occamlab.kernels._core import Layer, State
 
 __all__ = ["Dense", "Conv", "Flatten", "GlobalAvgPool"]
 

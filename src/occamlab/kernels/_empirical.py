@@ -17,7 +17,7 @@ eq. 2). Three ways to compute it, named after the implementations of neural-tang
   ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d`` and parameter-free modules. For a layer z = W·h + b,
   ∂f_o/∂W = Σ_p g_{o,p} ⊗ h_p with g_o = ∂f_o/∂z the backpropagated output signal, so its share of
   the kernel is a product of Grams, Σ_{p,q} (g_{o,p}·g'_{o',q})·(h_p·h'_q + 1), and the Jacobian of
-  all parameters is never formed (see :mod:`occamlab.kernels.empirical_layerwise`).
+  all parameters is never formed (see :mod:`occamlab.kernels._empirical_layerwise`).
 
 All three are blocked over the inputs (``batch_size``) so memory stays bounded.
 """
@@ -41,7 +41,7 @@ from occamlab._torch import (
     model_device_dtype,
     trainable_params,
 )
-from occamlab.kernels.empirical_layerwise import (
+from occamlab.kernels._empirical_layerwise import (
     Step,
     dense_contract,
     gram_rows,

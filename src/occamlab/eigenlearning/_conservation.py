@@ -9,9 +9,9 @@ import torch
 
 from occamlab._result import Result
 from occamlab._torch import as_tensor, make_generator
-from occamlab.eigenlearning.measure import krr_fit
-from occamlab.eigenlearning.theory import _nonneg_float
-from occamlab.spectra.pool import check_kernel_matrix
+from occamlab.eigenlearning._measure import krr_fit
+from occamlab.eigenlearning._theory import _nonneg_float
+from occamlab.spectra._pool import check_kernel_matrix
 
 
 @dataclass(frozen=True, repr=False)

@@ -11,7 +11,7 @@ import torch
 
 from occamlab import eigenlearning as el
 from occamlab import spectra
-from occamlab.report.page import Section
+from occamlab.report._page import Section
 
 
 def _kernels(study) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -19,7 +19,7 @@ def _kernels(study) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]
     cached = study.cache.get("kernels")
     if cached is not None:
         return cached["x"], cached["y"], cached["ntk"]
-    from occamlab.report.kernels import architectures
+    from occamlab.report._kernels import architectures
 
     n = study.n_signals
     x = torch.as_tensor(study.data.x_train[:n])

@@ -19,8 +19,8 @@ import torch
 
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int
-from occamlab.design.hermite import check_degree
-from occamlab.kernels.core import as_cosine_function, check_kind
+from occamlab.design._hermite import check_degree
+from occamlab.kernels._core import as_cosine_function, check_kind
 
 __all__ = [
     "KernelSeries",

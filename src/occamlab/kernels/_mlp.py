@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from occamlab._torch import check_positive_int
-from occamlab.kernels.activations import Activation
-from occamlab.kernels.activations import activation as _get_activation
-from occamlab.kernels.core import Serial, serial
-from occamlab.kernels.layers import Dense
+from occamlab.kernels._activations import Activation
+from occamlab.kernels._activations import activation as _get_activation
+from occamlab.kernels._core import Serial, serial
+from occamlab.kernels._layers import Dense
 
 __all__ = ["mlp"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from occamlab.tasks.mnist1d import Signals
+from occamlab.tasks._mnist1d import Signals
 
 
 def digits(test_fraction: float = 0.25, *, seed: int = 0,

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from occamlab._torch import check_positive_int
-from occamlab.kernels.core import as_cosine_function
+from occamlab.kernels._core import as_cosine_function
 from occamlab.spectra._kernel import evaluate_cosine
 from occamlab.spectra._spectrum import Spectrum
-from occamlab.tasks.synthetic import gegenbauer, harmonic_multiplicity
+from occamlab.tasks._synthetic import gegenbauer, harmonic_multiplicity
 
 
 @lru_cache(maxsize=16)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from occamlab.features import RFM, nfa
-from occamlab.report.page import Section
+from occamlab.report._page import Section
 
 __all__ = ["section", "trained_models", "make_mlp", "make_cnn"]
 

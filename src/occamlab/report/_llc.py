@@ -13,8 +13,8 @@ from torch import nn
 
 from occamlab import slt
 from occamlab._torch import num_threads
-from occamlab.report.page import Section
-from occamlab.report.study import Study
+from occamlab.report._page import Section
+from occamlab.report._study import Study
 from occamlab.tasks import deep_linear_network, deep_linear_teacher
 
 

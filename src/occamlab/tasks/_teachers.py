@@ -42,7 +42,7 @@ class Teacher(Result):
 
     @property
     def data(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, y)``, the form :func:`occamlab.slt.llc` takes."""
+        """``(x, y)``, the form :func:`occamlab.slt._llc` takes."""
         return self.x, self.y
 
     def loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

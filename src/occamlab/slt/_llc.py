@@ -36,6 +36,8 @@ from torch import nn
 
 from occamlab._result import Result
 from occamlab._torch import check_positive_int, make_generator
+from occamlab.slt._diagnostics import ess, geweke_z, split_rhat
+from occamlab.slt._samplers import run_chains
 from occamlab.slt._setup import (
     Problem,
     check_batch,
@@ -45,8 +47,6 @@ from occamlab.slt._setup import (
     per_chain_values,
     prepare,
 )
-from occamlab.slt.diagnostics import ess, geweke_z, split_rhat
-from occamlab.slt.samplers import run_chains
 
 __all__ = ["LLCResult", "llc", "default_nbeta", "LLCWarning"]
 
@@ -238,7 +238,7 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
             independent. Every step's loss is recorded and used: the chains run
             (burnin + draws)·thin steps.
         batch_size: rows per chain per step; default min(N, 1024) (N: full batch).
-        sampler: ``"sgld"``, ``"sgnht"`` or ``"rmsprop_sgld"`` (:mod:`occamlab.slt.samplers`).
+        sampler: ``"sgld"``, ``"sgnht"`` or ``"rmsprop_sgld"`` (:mod:`occamlab.slt._samplers`).
         seed: seed of minibatches, noise and calibration (same seed, same result).
         progress: show a progress bar.
 

@@ -11,7 +11,7 @@ the NTK is therefore a product of Grams,
 the structure that neural-tangents' implementation 3 exploits (Novak, Sohl-Dickstein, Schoenholz
 2022, "Fast Finite Width Neural Tangent Kernel", arXiv 2206.08720, §4). Signals are pushed back
 through activations as products with φ'(z) and through any other parameter-free module by a
-vector-Jacobian product. Private: used by :mod:`occamlab.kernels.empirical`.
+vector-Jacobian product. Private: used by :mod:`occamlab.kernels._empirical`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def own_modules() -> tuple[type | None, type | None, type | None]:
     Their Dense/Conv compute (w_std/√fan_in)·(W ⋆ h) + b_std·b with attributes ``scale``,
     ``b_std`` (and ``taps``, ``padding`` for Conv); their activations are elementwise.
     """
-    from occamlab.kernels import activations, layers
+    from occamlab.kernels import _activations as activations
+    from occamlab.kernels import _layers as layers
 
     return (getattr(layers, "_DenseModule", None), getattr(layers, "_ConvModule", None),
             getattr(activations, "_ActModule", None))
@@ -178,7 +179,7 @@ def _is_relu(module: nn.Module) -> bool:
     act_cls = own_modules()[2]
     if act_cls is None or type(module) is not act_cls:
         return False
-    from occamlab.kernels.activations import Relu
+    from occamlab.kernels._activations import Relu
 
     return type(module.act) is Relu
 

@@ -14,7 +14,7 @@ import torch
 
 from occamlab import design
 from occamlab import kernels as K
-from occamlab.report.page import Section
+from occamlab.report._page import Section
 
 DEPTH, W_STD, B_STD, DEGREE = 4, math.sqrt(2), 0.1, 5
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 
-from occamlab.kernels.activations import ACTIVATIONS, activation
-from occamlab.kernels.core import Layer, Serial, serial
-from occamlab.kernels.layers import Conv, Dense, Flatten, GlobalAvgPool
+from occamlab.kernels._activations import ACTIVATIONS, activation
+from occamlab.kernels._core import Layer, Serial, serial
+from occamlab.kernels._layers import Conv, Dense, Flatten, GlobalAvgPool
 
 __all__ = ["parse_spec", "LAYER_NAMES"]
 

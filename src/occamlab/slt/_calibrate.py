@@ -19,6 +19,9 @@ from torch import nn
 
 from occamlab._result import Result
 from occamlab._torch import check_positive_int, make_generator
+from occamlab.slt._diagnostics import ess
+from occamlab.slt._llc import _DEFAULT_BATCH, _RUNAWAY, _auto_thin, _step_for, default_nbeta
+from occamlab.slt._samplers import run_chains
 from occamlab.slt._setup import (
     check_batch,
     check_positive,
@@ -26,9 +29,6 @@ from occamlab.slt._setup import (
     curvature,
     prepare,
 )
-from occamlab.slt.diagnostics import ess
-from occamlab.slt.llc import _DEFAULT_BATCH, _RUNAWAY, _auto_thin, _step_for, default_nbeta
-from occamlab.slt.samplers import run_chains
 
 __all__ = ["CalibrationResult", "calibrate"]
 
@@ -100,7 +100,7 @@ def calibrate(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], 
     """Estimate λ̂ on a grid of (step size, nβ, localization) and recommend settings.
 
     Arguments:
-        model, loss_fn, data: as for :func:`occamlab.slt.llc`.
+        model, loss_fn, data: as for :func:`occamlab.slt._llc`.
         step_sizes: ε values; default the automatic ε of :func:`llc` times 0.1, 0.3, 1, 3, 10.
         nbetas: nβ values; default [n/log n].
         localizations: γ values; default [1% of nβ·tr(H)/P] (as :func:`llc`).

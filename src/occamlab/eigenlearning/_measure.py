@@ -14,9 +14,9 @@ import torch
 from occamlab._progress import track
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int, make_generator
-from occamlab.eigenlearning.theory import _nonneg_float
+from occamlab.eigenlearning._theory import _nonneg_float
 from occamlab.spectra._kernel import is_architecture, kernel_matrix
-from occamlab.spectra.pool import check_kernel_matrix, eigh
+from occamlab.spectra._pool import check_kernel_matrix, eigh
 
 
 @dataclass(frozen=True, repr=False)

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from occamlab._result import Result
-from occamlab.eigenlearning.measure import Measurement
-from occamlab.eigenlearning.theory import Prediction, predict
+from occamlab.eigenlearning._measure import Measurement
+from occamlab.eigenlearning._theory import Prediction, predict
 
 
 @dataclass(frozen=True, repr=False)
@@ -90,7 +90,7 @@ def compare(theory: Any, measurement: Measurement, *, target_power: Any = None,
         theory: a :class:`Prediction` made at ``measurement.n``, or a spectrum
             (:class:`~occamlab.spectra.Spectrum` or eigenvalues) to predict from with the
             measurement's ridge and noise.
-        measurement: from :func:`~occamlab.eigenlearning.measure`.
+        measurement: from :func:`~occamlab.eigenlearning._measure`.
         target_power: target power per level, when ``theory`` is a spectrum without a target.
         pool_correction: for a pool measurement, convert the theory's pool error E into the
             held-out error ``(M·E − n·E_train)/(M − n)`` (REFERENCES §2).

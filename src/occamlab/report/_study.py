@@ -17,21 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from occamlab._io import write_text
-from occamlab.report.page import Section, write_page
+from occamlab.report._page import Section, write_page
 from occamlab.tasks import Signals, mnist1d
 
 # (key, title, "module:function"); modules are imported only when their section runs.
 SECTIONS: list[tuple[str, str, str]] = [
     ("kernels", "Kernel space: infinite-width and empirical NTKs on MNIST-1D",
-     "occamlab.report.kernels:section"),
+     "occamlab.report._kernels:section"),
     ("design", "Kernel space: reverse engineering a deep NTK into a shallow network",
-     "occamlab.report.design:section"),
+     "occamlab.report._design:section"),
     ("eigenlearning", "Kernel space: eigenspectra, alignment and eigenlearning on MNIST-1D",
-     "occamlab.report.eigenlearning:section"),
+     "occamlab.report._eigenlearning:section"),
     ("features", "Features: the neural feature ansatz and recursive feature machines",
-     "occamlab.report.features:section"),
+     "occamlab.report._features:section"),
     ("llc", "Parameter space: the local learning coefficient of trained networks",
-     "occamlab.report.llc:section"),
+     "occamlab.report._llc:section"),
 ]
 
 

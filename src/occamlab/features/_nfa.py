@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from occamlab._result import Result
-from occamlab.features.agop import agops, layer_weight, resolve_layer, supported_layers
+from occamlab.features._agop import agops, layer_weight, resolve_layer, supported_layers
 
 __all__ = ["NFAResult", "nfa", "pearson", "matrix_power"]
 
