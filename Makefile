@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.occamlab-installed
 
-.PHONY: demo test test-slow bench install lint clean
+.PHONY: demo test test-slow test-gpu bench install lint clean
 
 # torch first, pinned to the CPU wheel this machine carries: an unpinned torch pulls a CUDA build.
 $(STAMP): pyproject.toml
@@ -27,6 +27,10 @@ test: lint
 
 test-slow: lint
 	$(BIN)/pytest -q -m slow
+
+# Needs a CUDA device and a CUDA build of torch; every gpu test skips without one.
+test-gpu: lint
+	$(BIN)/pytest -q -m gpu -rs
 
 # Peers live in their own environments (benchmarks/envs/<peer>.txt -> benchmarks/envs/<peer>/).
 bench: install
