@@ -93,6 +93,7 @@ class Settings:
     localization: list[float]
     thin: list[int]
     notes: list[list[str]]
+    mean_curvature: list[float]  # tr(H)/P at each centre (NaN when not measured)
 
 
 def _batch_for(c: Centres, rows: Sequence[int], chains: int) -> tuple[Any, Any, Any]:
@@ -200,7 +201,7 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
             notes[i].append(note)
     else:
         thins = [thin] * k
-    return Settings(eps, gam, thins, notes)
+    return Settings(eps, gam, thins, notes, list(diag))
 
 
 @dataclass
@@ -211,6 +212,7 @@ class Sampled:
     refs: torch.Tensor
     kept: int
     stop: str
+    positions: torch.Tensor | None = None  # (C, D, P) after every thin-th step, if recorded
 
 
 def _done(losses: torch.Tensor, refs: torch.Tensor, nbeta: float, n_params: int) -> bool:
@@ -226,8 +228,12 @@ def _done(losses: torch.Tensor, refs: torch.Tensor, nbeta: float, n_params: int)
 
 def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws: int | None,
                    burnin: int, batch: int, sampler: str, seed: int, progress: bool,
-                   max_steps: int | None) -> list[Sampled]:
-    """Run every centre's chains together; a fixed length (``draws``) or until converged."""
+                   max_steps: int | None, record: bool = False) -> list[Sampled]:
+    """Run every centre's chains together; a fixed length (``draws``) or until converged.
+
+    ``record=True`` also keeps the positions after every ``thin``-th step (all centres must then
+    share one ``thin``).
+    """
     k, dev, dt = c.k, c.w.device, c.w.dtype
     if draws is not None:
         ends = [(burnin + draws) * st.thin[i] for i in range(k)]
@@ -242,6 +248,7 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
     active = list(range(k))
     state: ChainState | None = None
     traces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {i: [] for i in range(k)}
+    where: dict[int, list[torch.Tensor]] = {i: [] for i in range(k)}
     out: dict[int, Sampled] = {}
     t = 0
     while active:
@@ -252,12 +259,14 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                          localization=per(st.localization, active),
                          chains=len(active) * chains, steps=target - t, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups, state=state,
-                         progress=progress,
+                         record_every=st.thin[0] if record else None, progress=progress,
                          description=f"LLC: {len(active)}×{chains} chains, steps {t}–{target}")
         t = target
         for pos, i in enumerate(active):
             rows = slice(pos * chains, (pos + 1) * chains)
             traces[i].append((run.losses[rows], run.ref_losses[rows]))
+            if run.positions is not None:
+                where[i].append(run.positions[rows])
         keep = []
         for pos, i in enumerate(active):
             if ends[i] != t:
@@ -265,12 +274,13 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                 continue
             losses = torch.cat([a for a, _ in traces[i]], dim=1)
             refs = torch.cat([b for _, b in traces[i]], dim=1)
+            pos = torch.cat(where[i], dim=1) if where[i] else None
             if draws is not None:
-                out[i] = Sampled(losses, refs, kept[i], "fixed")
+                out[i] = Sampled(losses, refs, kept[i], "fixed", pos)
             elif _done(losses, refs, nbeta, c.w.shape[1]):
-                out[i] = Sampled(losses, refs, t // 2, "converged")
+                out[i] = Sampled(losses, refs, t // 2, "converged", pos)
             elif t >= cap[i]:
-                out[i] = Sampled(losses, refs, t // 2, "cap")
+                out[i] = Sampled(losses, refs, t // 2, "cap", pos)
             else:
                 ends[i] = min(2 * t, cap[i])
                 keep.append(pos)

@@ -263,8 +263,13 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
              names: tuple[str, ...], nbeta: Any, step_size: Any, localization: Any,
              chains: int, draws: int | None, burnin: int, thin: int | None,
              batch_size: Any, max_steps: int | None, sampler: str, seed: int,
-             progress: bool) -> list[LLCResult]:
-    """LLC estimates at every centre: settings, calibration, sampling, summary."""
+             progress: bool, inspect: Callable[[Settings, float], None] | None = None,
+             record: bool = False) -> list[LLCResult] | tuple[list[LLCResult], list[Sampled]]:
+    """LLC estimates at every centre: settings, calibration, sampling, summary.
+
+    ``inspect(settings, nbeta)`` runs after calibration, before sampling (checks of the
+    centres). ``record=True`` also returns the raw runs with the recorded positions.
+    """
     batch = check_batch(batch_size, n)
     notes = []
     if batch is None:
@@ -283,13 +288,16 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
     st = calibrate_centres(centres, nbeta=nbeta, step_size=step_size,
                            localization=localization, thin=thin, chains=chains, batch=batch,
                            sampler=sampler, seed=seed)
+    if inspect is not None:
+        inspect(st, nbeta)
     runs = sample_centres(centres, st, nbeta=nbeta, chains=chains, draws=draws, burnin=burnin,
                           batch=batch, sampler=sampler, seed=seed, progress=progress,
-                          max_steps=max_steps)
-    return [summarize(runs[i], st, i, loss_star=loss_star[i], n=n, names=names, nbeta=nbeta,
-                      sampler=sampler, chains=chains, batch=batch, notes=notes,
-                      n_params=centres.w.shape[1])
-            for i in range(centres.k)]
+                          max_steps=max_steps, record=record)
+    results = [summarize(runs[i], st, i, loss_star=loss_star[i], n=n, names=names,
+                         nbeta=nbeta, sampler=sampler, chains=chains, batch=batch, notes=notes,
+                         n_params=centres.w.shape[1])
+               for i in range(centres.k)]
+    return (results, runs) if record else results
 
 
 def summarize(run: Sampled, st: Settings, i: int, *, loss_star: float, n: int,
