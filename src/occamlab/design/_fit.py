@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from occamlab._cosine import check_kind, evaluate_cosine
 from occamlab._result import Result
 from occamlab.design._hermite import gauss_hermite
-from occamlab.design._series import as_cosine_kernel, evaluate_target
-from occamlab.kernels._core import check_kind
+from occamlab.design._series import as_cosine_kernel
 
 __all__ = ["FAMILIES", "ActivationFit", "fit_activation", "quadrature_kernel"]
 
@@ -187,7 +187,7 @@ def fit_activation(target: Any, family: str | Family = "relu_cos",
 
     fn_target = as_cosine_kernel(target, kind, d)
     c = torch.linspace(-1.0, 1.0, n_points, dtype=torch.float64)
-    y = evaluate_target(fn_target, c)
+    y = evaluate_cosine(fn_target, c, "target kernel")
     scale = float(y.abs().max()) or 1.0
     params = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True)
               for k, v in start.items()}
