@@ -15,9 +15,10 @@ mode's layer strength obeys ``τ·dw/dt = w^{L−1}(s − w^L)``. The end-to-end
     τ·du/dt = L·u^{2−2/L}·(s − u),                                                  (★)
 
 which for L = 2 is Saxe et al.'s ``τ·du/dt = 2u(s − u)`` with the logistic solution
-``u(t) = s·e^{2st/τ} / (e^{2st/τ} − 1 + s/u₀)`` (Saxe, McClelland, Ganguli 2014, arXiv 1312.6120,
-§1, the two-layer mode solution; depth L ≥ 3: their §2 on deep networks, and the saddle-to-saddle
-picture of Jacot et al. 2021, arXiv 2106.15933). The loss is ``½·Σᵢ (sᵢ − uᵢ)² + ℒ_irr``.
+``u(t) = s·e^{2st/τ} / (e^{2st/τ} − 1 + s/u₀)`` (Saxe, McClelland, Ganguli 2014, arXiv 1312.6120:
+their two-layer mode solution, and their reduction of deeper networks to one strength per mode;
+the saddle-to-saddle picture is Jacot et al. 2021, arXiv 2106.15933). The loss is
+``½·Σᵢ (sᵢ − uᵢ)² + ℒ_irr``.
 
 Time units. With ``τ = 1`` the time ``t`` is gradient-flow time of ℒ, i.e. learning rate × number
 of steps: plain gradient descent with learning rate η on ℒ (the mean, not the sum, over the n
