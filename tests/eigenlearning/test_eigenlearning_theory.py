@@ -141,7 +141,8 @@ def test_conservation_law_random_bases():
 def test_bad_input_errors():
     lam = torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)
     tp = torch.ones(3, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"eigenvalues must be ≥ 0.*most negative is -0\.2"):
+    with pytest.raises(ValueError, match=r"the kernel of these eigenvalues is not positive "
+                                         r"semi-definite: its most negative eigenvalue is -0\.2"):
         el.predict([1.0, -0.2, -0.1], 2, target_power=tp)
     with pytest.raises(ValueError, match=r"multiplicities must have one entry per eigenvalue"):
         el.predict(lam, 2, target_power=tp, multiplicities=[1, 2])

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from occamlab._cosine import is_architecture, kernel_matrix
+from occamlab._linalg import check_kernel_matrix, eigh, ridge_solve
 from occamlab._progress import track
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 from occamlab.eigenlearning._theory import _nonneg_float
-from occamlab.spectra._pool import check_kernel_matrix, eigh
 
 
 @dataclass(frozen=True, repr=False)
@@ -72,15 +72,7 @@ class Measurement(Result):
 def krr_fit(K_train: torch.Tensor, y_train: torch.Tensor, ridge: float) -> torch.Tensor:
     """Dual coefficients α = (K + δI)⁻¹ y; with δ = 0 and a singular K (repeated points) the
     minimum-norm interpolant K⁺y, which is the δ → 0 limit of ridge regression."""
-    n = K_train.shape[0]
-    A = K_train + ridge * torch.eye(n, dtype=K_train.dtype, device=K_train.device)
-    L, info = torch.linalg.cholesky_ex(A)
-    if int(info) == 0:
-        return torch.cholesky_solve(y_train, L)
-    w, V = eigh(A)
-    cut = w.abs().max() * n * torch.finfo(A.dtype).eps
-    inv = torch.where(w > cut, 1.0 / w, torch.zeros_like(w))
-    return V @ (inv.unsqueeze(1) * (V.T @ y_train))
+    return ridge_solve(K_train, y_train, ridge)
 
 
 def _check_ns(ns: Any, limit: int | None) -> torch.Tensor:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from occamlab._linalg import check_psd
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 from occamlab.eigenlearning._sums import SpectrumSums
@@ -90,16 +91,11 @@ def _levels(eigenvalues: Any, multiplicities: Any, target_power: Any
     lam = as_tensor(eigenvalues, "eigenvalues", dtype=torch.float64, ndim=1)
     if lam.shape[0] == 0:
         raise ValueError("eigenvalues is empty; give at least one level")
-    lam_min, lam_max = float(lam.min()), float(lam.max())
-    # Eigenvalues from a backward-stable solver can be negative by rounding (~1e-13 of the
-    # largest); anything beyond that means the kernel is not positive semi-definite.
-    if lam_min < -1e-10 * max(lam_max, 0.0):
-        raise ValueError(
-            f"eigenvalues must be ≥ 0 (a positive semi-definite kernel); the most negative is "
-            f"{lam_min:.6g} at index {int(torch.argmin(lam))} (largest {lam_max:.6g})")
+    lam_max = float(lam.max())
+    # L eigenvalues of a kernel, as from an L × L eigensolver: negative only by rounding
+    lam = check_psd(lam, "the kernel of these eigenvalues", lam_max, lam.shape[0])
     if lam_max <= 0:
         raise ValueError("eigenvalues are all zero; the kernel learns nothing")
-    lam = lam.clamp_min(0.0)
     if multiplicities is None:
         mult = torch.ones_like(lam)
     else:
