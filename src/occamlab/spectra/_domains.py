@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from occamlab._cosine import as_cosine_function, evaluate_cosine
+from occamlab._harmonics import gegenbauer, harmonic_multiplicity
 from occamlab._linalg import check_psd
 from occamlab._torch import check_positive_int
 from occamlab.spectra._spectrum import Spectrum
-from occamlab.tasks._synthetic import gegenbauer, harmonic_multiplicity
 
 
 @lru_cache(maxsize=16)
