@@ -17,7 +17,7 @@ from occamlab._linalg import check_psd
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 from occamlab.eigenlearning._sums import SpectrumSums
-from occamlab.spectra._spectrum import Spectrum
+from occamlab.spectra import Spectrum
 
 
 @dataclass(frozen=True, repr=False)

@@ -16,7 +16,7 @@ from occamlab.eigenlearning._compare import Comparison, compare
 from occamlab.eigenlearning._measure import measure
 from occamlab.eigenlearning._theory import Prediction, predict
 from occamlab.spectra import from_kernel, hypercube, sphere
-from occamlab.tasks._synthetic import cube_points, parity, sphere_harmonic, sphere_points
+from occamlab.tasks import cube_points, parity, sphere_harmonic, sphere_points
 
 DOMAINS = ("sphere", "cube")
 
