@@ -161,7 +161,7 @@ def eigenlearn(
                                         "become centred one-hot).")] = "y",
     ns: Annotated[str, typer.Option(help="Sample sizes, comma-separated.")
                   ] = "16,32,64,128,256",
-    noise: Annotated[float, typer.Option(help="Label-noise variance ε².")] = 0.0,
+    noise_var: Annotated[float, typer.Option(help="Label-noise variance ε².")] = 0.0,
     ridge: Annotated[float, typer.Option(help="Ridge δ of (K + δI)α = y.")] = 0.0,
     max_degree: Annotated[int, typer.Option(help="Highest sphere degree (rest: tail trace).")
                           ] = 30,
@@ -214,7 +214,7 @@ def eigenlearn(
                                                    top_k=top_k, progress=not quiet)
         else:
             pred, comp = el.experiment.domain_curves(
-                arch, domain, d, el.experiment.parse_target(target), n_list, noise=noise,
+                arch, domain, d, el.experiment.parse_target(target), n_list, noise_var=noise_var,
                 ridge=ridge, max_degree=max_degree, kind=kind, measured=measure,
                 trials=trials, seed=seed, progress=not quiet)
     except (ValueError, TypeError) as e:
