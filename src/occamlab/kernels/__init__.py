@@ -9,6 +9,7 @@ One description gives both worlds::
     net = arch.network(x1.shape[1:], width=1024, seed=0)   # NTK parameterization
 """
 
+from occamlab.kernels import predict
 from occamlab.kernels._activations import (
     ABRelu,
     Abs,
@@ -34,5 +35,5 @@ __all__ = [
     "ABRelu", "Abs", "Activation", "Conv", "Dense", "Elementwise", "Erf", "Flatten", "Gelu",
     "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu", "Relu", "Serial", "Sign",
     "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk",
-    "finite_width_error", "mlp", "parse_spec", "serial",
+    "finite_width_error", "mlp", "parse_spec", "predict", "serial",
 ]
