@@ -28,12 +28,14 @@ from occamlab.kernels._convergence import finite_width_error
 from occamlab.kernels._core import KernelResult, Layer, Serial, cosine_kernel, serial
 from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
 from occamlab.kernels._layers import Conv, Dense, Flatten, GlobalAvgPool
+from occamlab.kernels._linearize import Linearized, linearize
 from occamlab.kernels._mlp import mlp
 from occamlab.kernels._spec import parse_spec
 
 __all__ = [
     "ABRelu", "Abs", "Activation", "Conv", "Dense", "Elementwise", "Erf", "Flatten", "Gelu",
-    "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu", "Relu", "Serial", "Sign",
+    "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu", "Linearized", "Relu",
+    "Serial", "Sign",
     "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk",
-    "finite_width_error", "mlp", "parse_spec", "predict", "serial",
+    "finite_width_error", "linearize", "mlp", "parse_spec", "predict", "serial",
 ]
