@@ -9,6 +9,7 @@ One description gives both worlds::
     net = arch.network(x1.shape[1:], width=1024, seed=0)   # NTK parameterization
 """
 
+from occamlab.kernels import predict
 from occamlab.kernels._activations import (
     ABRelu,
     Abs,
@@ -27,12 +28,15 @@ from occamlab.kernels._convergence import finite_width_error
 from occamlab.kernels._core import KernelResult, Layer, Serial, cosine_kernel, serial
 from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
 from occamlab.kernels._layers import Conv, Dense, Flatten, GlobalAvgPool
+from occamlab.kernels._linearize import Linearized, linearize
 from occamlab.kernels._mlp import mlp
+from occamlab.kernels._parameterization import CoordinateCheck, coordinate_check, mup_param_groups
 from occamlab.kernels._spec import parse_spec
 
 __all__ = [
-    "ABRelu", "Abs", "Activation", "Conv", "Dense", "Elementwise", "Erf", "Flatten", "Gelu",
-    "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu", "Relu", "Serial", "Sign",
-    "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk",
-    "finite_width_error", "mlp", "parse_spec", "serial",
+    "ABRelu", "Abs", "Activation", "Conv", "CoordinateCheck", "Dense", "Elementwise", "Erf",
+    "Flatten", "Gelu", "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu",
+    "Linearized", "Relu", "Serial", "Sign", "Tanh", "activation", "coordinate_check",
+    "cosine_kernel", "empirical_nngp", "empirical_ntk", "finite_width_error", "linearize", "mlp",
+    "mup_param_groups", "parse_spec", "predict", "serial",
 ]
