@@ -69,10 +69,15 @@ def kernel(
     Example: occamlab kernel "conv(3,circular,w=1.41) relu flatten dense(w=1.41) erf dense"
     x.npy -o k.npz
 
+    Residual example: occamlab kernel "conv(3,w=1.41) residual(relu conv(3,w=1.41))
+    relu avgpool(2) conv(3) layernorm relu gap dense" x.npy -o k.npz
+
     Inputs are (N, d), (N, C, W) or (N, C, H, W) arrays. Layers: dense(w,b),
     conv(filter,padding,w,b) with padding same|circular|valid and filter 3 or 3x3, flatten,
-    gap, and the activations relu, leakyrelu(alpha), abs, erf, gelu, sign, identity, tanh;
-    w and b are the weight and bias standard deviations.
+    gap, avgpool(window,stride,padding), layernorm or layernorm(all), and the activations
+    relu, leakyrelu(alpha), abs, erf, gelu, sign, identity, tanh; w and b are the weight and
+    bias standard deviations. Branches: residual(layers) adds the block to its input;
+    fanout(n) parallel(layers, layers, ...) then sum or concat.
 
     The output .npz holds nngp and ntk, each of shape (N1, N2).
     """
