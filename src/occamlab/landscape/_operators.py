@@ -83,9 +83,9 @@ class TensorOperator(LinearOperator):
 
 
 class _ModelOperator(LinearOperator):
-    def __init__(self, objective: Objective):
+    def __init__(self, objective: Objective, point: torch.Tensor | None = None):
         self.objective = objective
-        self.point = objective.w0
+        self.point = objective.w0 if point is None else point
         p = objective.n_params
         self.shape = (p, p)
         self.dtype, self.device = self.point.dtype, self.point.device
