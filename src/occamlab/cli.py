@@ -389,3 +389,173 @@ def llc(
         write_with(plot, lambda p: ax.figure.savefig(p, dpi=110, bbox_inches="tight",
                                                      format="png"))
         plt.close(ax.figure)
+
+
+# --- landscape: Hessian spectra and mode connectivity of saved models ------------------------
+def _landscape_inputs(model: str, checkpoints: list[Path], data: Path, x_name: str,
+                      y_name: str, loss: str):
+    from torch import nn as _nn
+
+    from occamlab._load import load_arrays, load_model
+
+    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
+    if loss not in losses:
+        raise ValueError(f"--loss must be one of {list(losses)}, got {loss!r}")
+    nets = [load_model(model, c) for c in checkpoints]
+    x, y = load_arrays(data, x_name, y_name)
+    return nets, (x, y), losses[loss]()
+
+
+def _save_plot(ax, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from occamlab._io import write_with
+
+    write_with(path, lambda p: ax.figure.savefig(p, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(ax.figure)
+
+
+@app.command()
+def hessian(
+    model: Annotated[str, typer.Option(help="'module:factory' or 'file.py:factory' building "
+                                            "the network.")],
+    data: Annotated[Path, typer.Option(help=".npz with the inputs and targets.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="state_dict file (read with weights_only=True).")] = None,
+    x_name: Annotated[str, typer.Option(help="Name of the inputs in the .npz.")] = "x",
+    y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
+    loss: Annotated[str, typer.Option(help="mse or cross-entropy.")] = "cross-entropy",
+    k: Annotated[int, typer.Option(help="Eigenvalues at each end of the spectrum.")] = 5,
+    tol: Annotated[float, typer.Option(help="Lanczos residual tolerance (relative).")] = 1e-6,
+    probes: Annotated[int, typer.Option(help="Hutch++ products for the trace.")] = 30,
+    steps: Annotated[int, typer.Option(help="Lanczos steps per density run.")] = 80,
+    runs: Annotated[int, typer.Option(help="Density runs (start vectors).")] = 4,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per pass (bounds memory).")
+                          ] = None,
+    float64: Annotated[bool, typer.Option(help="Compute in float64.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the random vectors.")] = 0,
+    density_png: Annotated[Path | None, typer.Option(help="Write the density plot (PNG).")
+                           ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")
+                        ] = None,
+) -> None:
+    """Top and bottom Hessian eigenvalues, trace and spectral density of a saved model's loss.
+
+    Example: occamlab hessian --model net.py:make --checkpoint m.pt --data d.npz
+    --density-png density.png
+
+    The data .npz holds inputs x (N, ...) and targets y; the loss is the mean over its rows.
+    Eigenvalues by Lanczos (largest and smallest are algebraic), trace by Hutch++, density by
+    stochastic Lanczos quadrature.
+    """
+    import torch
+
+    from occamlab import landscape as LS
+    from occamlab._io import write_json
+
+    try:
+        (net,), xy, loss_fn = _landscape_inputs(model, [checkpoint] if checkpoint else [None],
+                                                data, x_name, y_name, loss)
+        h = LS.hessian(net, loss_fn, xy, batch_size=batch_size,
+                       dtype=torch.float64 if float64 else None)
+        top = LS.eigenvalues(h, k=k, which="largest", tol=tol, seed=seed)
+        low = LS.eigenvalues(h, k=k, which="smallest", tol=tol, seed=seed)
+        tr = LS.trace(h, probes=probes, seed=seed)
+        ds = LS.density(h, steps=min(steps, h.shape[0]), runs=runs, seed=seed)
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    fmt = ", ".join
+    typer.echo(f"P = {h.shape[0]} parameters, N = {xy[0].shape[0]} rows")
+    typer.echo(f"largest eigenvalues:  {fmt(f'{v:.6g}' for v in top.values.tolist())}")
+    typer.echo(f"smallest eigenvalues: {fmt(f'{v:.6g}' for v in low.values.tolist())}")
+    typer.echo(f"trace: {tr.mean:.6g} ± {tr.se:.2g} (Hutch++, {tr.matvecs} products)")
+    if not (top.converged and low.converged):
+        typer.secho(f"warning: Lanczos did not reach tol {tol:g}; raise it or the steps",
+                    err=True, fg="yellow")
+    if json_out is not None:
+        write_json(json_out, {"parameters": h.shape[0], "largest": top.values.tolist(),
+                              "smallest": low.values.tolist(), "trace": tr.mean,
+                              "trace_se": tr.se, "density_grid": ds.grid.tolist(),
+                              "density": ds.density.tolist()})
+    if density_png is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        _save_plot(ds.plot(), density_png)
+        typer.echo(f"density plot written to {density_png}")
+
+
+@app.command()
+def connect(
+    model: Annotated[str, typer.Option(help="'module:factory' or 'file.py:factory' building "
+                                            "both networks.")],
+    checkpoint: Annotated[list[Path], typer.Option(
+        help="state_dict of each end point: give it twice.")],
+    data: Annotated[Path, typer.Option(help=".npz with the inputs and targets.")],
+    x_name: Annotated[str, typer.Option(help="Name of the inputs in the .npz.")] = "x",
+    y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
+    loss: Annotated[str, typer.Option(help="mse or cross-entropy.")] = "cross-entropy",
+    kind: Annotated[str, typer.Option(help="bezier or polychain.")] = "bezier",
+    bends: Annotated[int, typer.Option(help="Trainable bends of the curve.")] = 1,
+    train_steps: Annotated[int, typer.Option(help="Adam steps training the curve.")] = 500,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-2,
+    batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = 128,
+    steps: Annotated[int, typer.Option(help="Points on each path.")] = 25,
+    align: Annotated[bool, typer.Option(help="Also the line after weight matching.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    plot: Annotated[Path | None, typer.Option(help="Write the loss along the paths (PNG).")
+                    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")
+                        ] = None,
+) -> None:
+    """Loss barriers between two saved models: straight line, after alignment, trained curve.
+
+    Example: occamlab connect --model net.py:make --checkpoint a.pt --checkpoint b.pt
+    --data d.npz --plot paths.png
+
+    Barrier = max over the path of L(t) − ½(L(0) + L(1)) (Git Re-Basin); "above chord" is
+    max of L(t) − ((1−t)L(0) + tL(1)) (Entezari et al. 2022). Alignment needs an
+    nn.Sequential of Linear/Conv layers with elementwise activations.
+    """
+    from occamlab import landscape as LS
+    from occamlab._io import write_json
+
+    notes = []
+    try:
+        if len(checkpoint) != 2:
+            raise ValueError(f"--checkpoint must be given exactly twice (the two end points), "
+                             f"got {len(checkpoint)}")
+        (a, b), xy, loss_fn = _landscape_inputs(model, checkpoint, data, x_name, y_name, loss)
+        paths = {"line": LS.interpolate(a, b, loss_fn, xy, steps=steps)}
+        if align:
+            try:
+                b_al, _ = LS.align(a, b, seed=seed)
+                paths["aligned line"] = LS.interpolate(a, b_al, loss_fn, xy, steps=steps)
+            except ValueError as e:
+                notes.append(f"alignment skipped: {e}")
+        paths[f"{kind} curve"] = LS.connect(a, b, loss_fn, xy, kind=kind, bends=bends,
+                                            train_steps=train_steps, lr=lr,
+                                            batch_size=batch_size, steps=steps, seed=seed)
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    line = paths["line"]
+    typer.echo(f"end losses: {float(line.loss[0]):.6g}, {float(line.loss[-1]):.6g}")
+    for name, p in paths.items():
+        typer.echo(f"{name:>16}: max loss {float(p.loss.max()):.6g}, barrier {p.barrier:.6g}, "
+                   f"above chord {p.barrier_linear:.6g}")
+    for n in notes:
+        typer.secho(f"note: {n}", err=True, fg="yellow")
+    if json_out is not None:
+        write_json(json_out, {name: {"t": p.t.tolist(), "loss": p.loss.tolist(),
+                                     "barrier": p.barrier, "barrier_linear": p.barrier_linear}
+                              for name, p in paths.items()})
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = None
+        for name, p in paths.items():
+            ax = p.plot(ax, label=name)
+        ax.legend()
+        _save_plot(ax, plot)
+        typer.echo(f"plot written to {plot}")
