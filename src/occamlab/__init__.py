@@ -8,11 +8,12 @@ Three views, one room each (see ``DESIGN.md``):
 - parameter space: :mod:`occamlab.slt` (local learning coefficient);
 - features: :mod:`occamlab.features` (AGOP, neural feature ansatz, RFM);
 
-plus :mod:`occamlab.tasks` (data) and :mod:`occamlab.report` (the default study).
+plus :mod:`occamlab.tasks` (data), :mod:`occamlab.report` (the default study) and
+:mod:`occamlab.runs` (scale-out on Dask: sweeps, tiled kernels, LLC trajectories).
 """
 
-from occamlab import design, eigenlearning, features, kernels, report, slt, spectra, tasks
+from occamlab import design, eigenlearning, features, kernels, report, runs, slt, spectra, tasks
 
 __version__ = "0.1.0"
-__all__ = ["design", "eigenlearning", "features", "kernels", "report", "slt", "spectra", "tasks",
-           "__version__"]
+__all__ = ["design", "eigenlearning", "features", "kernels", "report", "runs", "slt", "spectra",
+           "tasks", "__version__"]
