@@ -417,34 +417,34 @@ def sweep(
     study: Annotated[Path, typer.Argument(help="The study file (TOML); see the example above.")],
     scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler.")
                          ] = None,
-    slurm: Annotated[bool, typer.Option(help="Run on SLURM jobs, per the study's [slurm] table.")
-                     ] = False,
+    slurm: Annotated[bool, typer.Option(
+        help="Run on SLURM jobs, per the study's \\[slurm] table.")] = False,
     store: Annotated[Path | None, typer.Option(help="Zarr store (overrides the study's).")
                      ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Run a function over a grid of settings × seeds on Dask; resume by running it again.
 
-    Example study file (study.toml):
+    The function returns a dict of numbers (or small arrays); a cell that
+    raises is recorded with its message and the others go on. Without
+    --scheduler or --slurm, a local cluster of one worker process per core
+    runs the cells. The results are printed and stay in the store (open it
+    with xarray.open_zarr, or run the same command again).
 
-    \b
-        function = "mystudy.py:train"   # or "package.module:function"
+    Example study file (study.toml), for train(width=..., lr=..., seed=...):
+
+        function = "mystudy.py:train"    # or "package.module:function"
         store = "runs/width-lr.zarr"
-        seeds = 3                       # or a list: [0, 1, 2]
+        seeds = 3                        # or a list: [0, 1, 2]
         retries = 1
-        [grid]                          # train(width=..., lr=..., seed=...) -> dict
+        \\[grid]
         width = [64, 256, 1024]
         lr = [0.1, 0.01]
-        [slurm]                         # used with --slurm (dask-jobqueue options)
+        \\[slurm]                          # used with --slurm (dask-jobqueue)
         cores = 4
         memory = "16GB"
         walltime = "01:00:00"
         jobs = 4
-
-    The function returns a dict of numbers (or small arrays); a cell that raises is recorded
-    with its message and the others go on. Without --scheduler or --slurm a local cluster of
-    one worker process per core runs the cells. The results are printed and stay in the store
-    (open it with xarray.open_zarr or run the same command again).
     """
     import importlib
     import tomllib

@@ -106,8 +106,8 @@ class Executor:
 
 
 def _local_cluster(progress: bool):
-    from distributed import Client, LocalCluster
     from dask.system import CPU_COUNT
+    from distributed import Client, LocalCluster
 
     # a failing cell is recorded in the store: the workers' own error logs would only repeat it
     cluster = LocalCluster(n_workers=CPU_COUNT, threads_per_worker=1, processes=True,

@@ -66,10 +66,22 @@ def _check_seeds(seeds: Any) -> list[int]:
     raise value_error("seeds", "a count ≥ 1 or a non-empty list of distinct integers", seeds)
 
 
-def _cell_task(item, fn):
-    """On a worker: one cell, ``fn(**settings, seed=seed)``, its values checked."""
+@functools.lru_cache(maxsize=4)
+def _unpickled(blob: bytes) -> Callable:
+    import cloudpickle
+
+    return cloudpickle.loads(blob)
+
+
+def _cell_task(item, fn_blob):
+    """On a worker: one cell, ``fn(**settings, seed=seed)``, its values checked.
+
+    ``fn`` travels pickled by cloudpickle (once per worker): Dask's own serializer tries
+    plain pickle first, which sends a ``functools.partial`` of a function registered with
+    ``cloudpickle.register_pickle_by_value`` by reference.
+    """
     _, settings, seed = item
-    return as_values(fn(**settings, seed=seed))
+    return as_values(_unpickled(fn_blob)(**settings, seed=seed))
 
 
 def _run_cells(cells: CellStore, items: list, task: Callable, shared: tuple, *, what: str,
@@ -145,8 +157,10 @@ def sweep(fn: Callable[..., Mapping[str, Any]], grid: Mapping[str, Sequence], *,
     for index in itertools.product(*(range(n) for n in shape)):
         settings = {k: grid[k][i] for k, i in zip(grid, index)}
         items.append((index, settings, seed_list[index[-1]]))
-    ok, bad = _run_cells(cells, items, _cell_task, (fn,), what="sweep", client=client,
-                         retries=retries, progress=progress)
+    import cloudpickle
+
+    ok, bad = _run_cells(cells, items, _cell_task, (cloudpickle.dumps(fn),), what="sweep",
+                         client=client, retries=retries, progress=progress)
     dims = [*grid, "seed"]
     coords = {**{k: np.asarray(v) for k, v in grid.items()}, "seed": np.asarray(seed_list)}
     return cells.dataset(dims, coords, {"store": str(store), "computed": ok, "failed": bad,
