@@ -71,6 +71,8 @@ def kernel(
     slurm: Annotated[bool, typer.Option(help="Run the tiles on SLURM jobs (dask-jobqueue "
                                         "configuration; with --store).")] = False,
     jobs: Annotated[int, typer.Option(help="SLURM jobs to submit (with --slurm).")] = 1,
+    device: Annotated[str, typer.Option(help="Where the tiles are computed: cpu or cuda "
+                                        "(with --store).")] = "cpu",
 ) -> None:
     """Compute the infinite-width NNGP and NTK of an architecture on inputs from a file.
 
@@ -105,7 +107,8 @@ def kernel(
             cluster = runs.slurm_cluster(jobs=jobs) if slurm else None
             try:
                 sk = runs.kernel(arch, a, b, store=store, tile=tile, client=cluster or scheduler,
-                                 dtype="float32" if float32 else "float64", progress=not quiet)
+                                 dtype="float32" if float32 else "float64", device=device,
+                                 batch_size=batch_size, progress=not quiet)
             finally:
                 if cluster is not None:
                     cluster.close()

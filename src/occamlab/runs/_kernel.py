@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from occamlab import kernels as K
-from occamlab._check import check_bool, check_choice, check_instance, check_int
+from occamlab._check import check_bool, check_choice, check_instance, check_int, value_error
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 from occamlab.runs._cluster import check_retries, executor, say
@@ -42,6 +42,7 @@ class StoredKernel(Result):
         computed: tiles computed by this call (0 when everything was already there).
         nngp: (n1, n2) Zarr array of the NNGP; slicing reads only the chunks asked for.
         ntk: (n1, n2) Zarr array of the NTK, or ``None`` if not computed.
+        device: the device type the tiles were computed on (x1's, unless given).
     """
 
     store: str
@@ -51,17 +52,20 @@ class StoredKernel(Result):
     computed: int
     nngp: Any
     ntk: Any
+    device: str = "cpu"
 
-    def load(self, device: torch.device | str = "cpu") -> K.KernelResult:
+    def load(self, device: torch.device | str | None = None) -> K.KernelResult:
         """The whole kernel in memory, as the :class:`~occamlab.kernels.KernelResult` that
-        ``arch.kernel`` returns."""
+        ``arch.kernel`` returns, on ``device`` (default: :attr:`device`)."""
+        device = self.device if device is None else device
+
         def read(a):
             return None if a is None else torch.from_numpy(a[...]).to(device)
         return K.KernelResult(nngp=read(self.nngp), ntk=read(self.ntk))
 
     def to_dict(self) -> dict[str, Any]:
         return {"store": self.store, "shape": list(self.shape), "tile": self.tile,
-                "tiles": self.tiles, "computed": self.computed}
+                "tiles": self.tiles, "computed": self.computed, "device": self.device}
 
 
 def _as_numpy(x: Any, name: str, dtype: torch.dtype) -> np.ndarray:
@@ -69,7 +73,7 @@ def _as_numpy(x: Any, name: str, dtype: torch.dtype) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
-def _tile_task(ij, arch, x1, x2, path, tile, ntk, device):
+def _tile_task(ij, arch, x1, x2, path, tile, ntk, device, batch_size):
     """On a worker: compute tile (i, j), write it (and its mirror), then its done mark."""
     import zarr
 
@@ -80,7 +84,7 @@ def _tile_task(ij, arch, x1, x2, path, tile, ntk, device):
     c = slice(j * tile, min((j + 1) * tile, other.shape[0]))
     a = torch.from_numpy(x1[r]).to(device)
     b = None if (x2 is None and i == j) else torch.from_numpy(other[c]).to(device)
-    k = arch.kernel(a, b, dtype=a.dtype, ntk=ntk)
+    k = arch.kernel(a, b, batch_size, dtype=a.dtype, ntk=ntk)
     for name in ("nngp", "ntk") if ntk else ("nngp",):
         block = getattr(k, name).cpu().numpy()
         group[name][r, c] = block
@@ -91,7 +95,8 @@ def _tile_task(ij, arch, x1, x2, path, tile, ntk, device):
 
 def kernel(arch: K.Layer, x1: Any, x2: Any = None, *, store: str | Path = "runs/kernel.zarr",
            tile: int = 512, client: Any = None, ntk: bool = True, dtype: str = "float64",
-           device: str | None = None, retries: int = 1, progress: bool = True) -> StoredKernel:
+           device: str | None = None, batch_size: int | None = None, retries: int = 1,
+           progress: bool = True) -> StoredKernel:
     """The infinite-width NNGP and NTK of ``arch`` between x1 and x2, tiled on Dask into a store.
 
     Equal to ``arch.kernel(x1, x2)`` (same recursion, tile by tile), but bounded in memory by
@@ -113,6 +118,8 @@ def kernel(arch: K.Layer, x1: Any, x2: Any = None, *, store: str | Path = "runs/
         ntk: also compute the NTK.
         dtype: "float64" or "float32", of the computation and the store.
         device: where workers compute (``"cpu"``, ``"cuda"``); ``None``: x1's device type.
+        batch_size: inputs per block inside a tile (``arch.kernel``'s; ``None``: cache-sized
+            blocks, small for images with position pairs: give more on a GPU).
         retries: times Dask reruns a tile that raised.
         progress: progress bar, dashboard address, and a line on what is left to compute.
 
@@ -127,10 +134,15 @@ def kernel(arch: K.Layer, x1: Any, x2: Any = None, *, store: str | Path = "runs/
     ntk = check_bool(ntk, "ntk")
     progress = check_bool(progress, "progress")
     retries = check_retries(retries)
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", ge=1)
     torch_dtype = _DTYPES[check_choice(dtype, "dtype", tuple(_DTYPES))]
     if device is None:
         device = x1.device.type if isinstance(x1, torch.Tensor) else "cpu"
-    device = torch.device(device).type
+    try:
+        device = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise value_error("device", 'a torch device such as "cpu" or "cuda"', device) from None
     a = _as_numpy(x1, "x1", torch_dtype)
     b = None if x2 is None else _as_numpy(x2, "x2", torch_dtype)
     if b is not None and b.shape[1:] != a.shape[1:]:
@@ -157,7 +169,7 @@ def kernel(arch: K.Layer, x1: Any, x2: Any = None, *, store: str | Path = "runs/
         with executor(client, progress=progress) as ex:
             shared = (ex.scatter(arch), ex.scatter(a), None if b is None else ex.scatter(b))
             where = str(Path(store).resolve())  # workers may run elsewhere
-            for out in ex.run(_tile_task, todo, *shared, where, tile, ntk, device,
+            for out in ex.run(_tile_task, todo, *shared, where, tile, ntk, device, batch_size,
                               retries=retries, name="occamlab-kernel-tile", progress=progress,
                               description="kernel tiles"):
                 if out.error is not None:
@@ -168,4 +180,4 @@ def kernel(arch: K.Layer, x1: Any, x2: Any = None, *, store: str | Path = "runs/
                            f"{message}); the others are in {store}: run again to retry them")
     return StoredKernel(store=str(store), shape=(n1, n2), tile=tile, tiles=len(tiles),
                         computed=len(todo), nngp=group["nngp"],
-                        ntk=group["ntk"] if ntk else None)
+                        ntk=group["ntk"] if ntk else None, device=device)
