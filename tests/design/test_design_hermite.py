@@ -106,5 +106,5 @@ def test_bad_q_and_fn_rejected():
         design.hermite_coefficients(torch.tanh, 3, q=0.0)
     with pytest.raises(TypeError, match="fn must be a callable"):
         design.hermite_coefficients(3.0, 3)
-    with pytest.raises(ValueError, match="n_nodes must be ≤ 300"):
+    with pytest.raises(ValueError, match=r"n_nodes must be an integer ≥ 1 and ≤ 300, got 500"):
         design.hermite_coefficients(torch.tanh, 3, n_nodes=500)

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from occamlab._cosine import check_kind
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 from occamlab.design._hermite import check_degree
 from occamlab.design._series import PowerSeriesFit, UnrealizableKernelError, power_series
-from occamlab.kernels._core import check_kind
 
 __all__ = ["HermiteActivation", "activation_for", "shallow_network", "ShallowNetwork",
            "shallow_architecture"]

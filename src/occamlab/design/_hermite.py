@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 
-from occamlab._torch import as_tensor, check_positive_int
+from occamlab._gaussian import gauss_hermite
+from occamlab._torch import as_tensor
 
 __all__ = ["hermite", "gauss_hermite", "hermite_coefficients", "check_degree"]
-
-# numpy's Gauss–Hermite weights underflow to NaN past ~300 nodes.
-MAX_NODES = 300
-
 
 def check_degree(degree: Any, name: str = "degree") -> int:
     """Return ``degree`` as an int ≥ 0, or raise naming the problem."""
@@ -56,32 +52,6 @@ def hermite(z: torch.Tensor | np.ndarray | float, degree: int) -> torch.Tensor:
     for k in range(1, degree):
         out.append((z * out[k] - math.sqrt(k) * out[k - 1]) / math.sqrt(k + 1))
     return torch.stack(out, dim=-1)
-
-
-@lru_cache(maxsize=16)
-def _gauss_hermite_np(n: int) -> tuple[np.ndarray, np.ndarray]:
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
-    # Probability weights: the rule integrates against N(0, 1), not exp(−z²/2).
-    return nodes, weights / math.sqrt(2 * math.pi)
-
-
-def gauss_hermite(n_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gauss–Hermite rule for expectations under z ~ N(0, 1).
-
-    Σᵢ wᵢ f(zᵢ) = E[f(z)] exactly when f is a polynomial of degree ≤ 2·n_nodes − 1.
-
-    Arguments:
-        n_nodes: number of nodes, 1 … 300.
-
-    Returns:
-        ``(nodes, weights)``, each float64 of shape (n_nodes,); the weights sum to 1.
-    """
-    n_nodes = check_positive_int(n_nodes, "n_nodes")
-    if n_nodes > MAX_NODES:
-        raise ValueError(f"n_nodes must be ≤ {MAX_NODES} (the weights underflow beyond), "
-                         f"got {n_nodes}")
-    nodes, weights = _gauss_hermite_np(n_nodes)
-    return torch.from_numpy(nodes.copy()), torch.from_numpy(weights.copy())
 
 
 def evaluate_on_nodes(fn: Callable[[torch.Tensor], Any], z: torch.Tensor,

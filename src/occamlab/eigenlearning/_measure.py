@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._cosine import is_architecture, kernel_matrix
 from occamlab._progress import track
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 from occamlab.eigenlearning._theory import _nonneg_float
-from occamlab.spectra._kernel import is_architecture, kernel_matrix
 from occamlab.spectra._pool import check_kernel_matrix, eigh
 
 

@@ -10,13 +10,12 @@ from typing import Any
 
 import torch
 
+from occamlab._cosine import as_cosine_function, kernel_matrix
 from occamlab._torch import as_tensor, check_positive_int
 from occamlab.eigenlearning._compare import Comparison, compare
 from occamlab.eigenlearning._measure import measure
 from occamlab.eigenlearning._theory import Prediction, predict
-from occamlab.kernels._core import as_cosine_function
 from occamlab.spectra import from_kernel, hypercube, sphere
-from occamlab.spectra._kernel import kernel_matrix
 from occamlab.tasks._synthetic import cube_points, parity, sphere_harmonic, sphere_points
 
 DOMAINS = ("sphere", "cube")

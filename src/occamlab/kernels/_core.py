@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from occamlab._cosine import check_kind
 from occamlab._progress import track
 from occamlab._result import Result
 from occamlab._torch import (
@@ -32,17 +33,7 @@ from occamlab._torch import (
     num_threads,
 )
 
-__all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel", "check_kind",
-           "as_cosine_function"]
-
-KINDS = ("ntk", "nngp")
-
-
-def check_kind(kind: str) -> str:
-    """``kind`` if it is "ntk" or "nngp", else a ``ValueError`` naming the valid choices."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
-    return kind
+__all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel"]
 
 # Entries of one block's NNGP array that ``batch_size=None`` aims for: 2**16 float64 entries
 # (512 KiB) keep the dozen elementwise passes of an activation in cache, which measured 3×
@@ -420,7 +411,7 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
 
     For x, x' in R^d with |x|² = |x'|² = d and c = x·x'/d, returns ``c ↦ K(x, x')`` evaluated
     exactly through the layer recursion (not by sampling inputs). Such a dot-product kernel is
-    what the hypersphere theory of eigenlearning needs (REFERENCES §2).
+    what the hypersphere theory of eigenlearning needs (Simon et al. 2023, arXiv 2110.03922).
 
     Arguments:
         arch: an architecture of Dense layers and activations (no Conv/pooling).
@@ -461,22 +452,3 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
 
     return k
 
-
-def as_cosine_function(kernel: Layer | Callable, d: int, kind: str = "ntk", *,
-                       name: str = "kernel") -> Callable[[torch.Tensor], torch.Tensor]:
-    """A dot-product kernel given either way, as the map c ↦ K(c) on inputs of norm √d.
-
-    Arguments:
-        kernel: a callable of a tensor of cosines (returned as it is), or an architecture, whose
-            ``kind`` kernel :func:`cosine_kernel` evaluates.
-        d: input dimension (used for an architecture).
-        kind: "ntk" or "nngp" (checked either way).
-        name: the argument's name in error messages.
-    """
-    check_kind(kind)
-    if isinstance(kernel, Layer):
-        return cosine_kernel(kernel, d, kind)
-    if callable(kernel):
-        return kernel
-    raise TypeError(f"{name} must be a callable of the cosine c or an occamlab.kernels "
-                    f"architecture, got {type(kernel).__name__}")

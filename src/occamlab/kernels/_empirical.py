@@ -25,6 +25,7 @@ All three are blocked over the inputs (``batch_size``) so memory stays bounded.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -224,7 +225,13 @@ def _jvp_ntk(model: nn.Module, params: dict, x1: torch.Tensor, x2: torch.Tensor 
         def push(t: dict) -> torch.Tensor:
             return jvp(lambda p: call(model, p, xa), (params,), (t,))[1].reshape(xa.shape[0], out)
 
-        cols = vmap(push)(tangents)  # (b·O', a, O)
+        with warnings.catch_warnings():
+            # On its first forward-mode pass torch compiles its own jvp decompositions with
+            # torch.jit.script and warns that torch.jit.script is deprecated: torch's internals,
+            # not an API this code calls, so that one message is not passed on to the user.
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                                    category=DeprecationWarning)
+            cols = vmap(push)(tangents)  # (b·O', a, O)
         theta = cols.reshape(nb, out, xa.shape[0], out).permute(2, 0, 3, 1)  # (a, b, O, O')
         return theta.diagonal(dim1=2, dim2=3).sum(-1) if trace else theta
 

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._cosine import as_cosine_function, evaluate_cosine
 from occamlab._torch import check_positive_int
-from occamlab.kernels._core import as_cosine_function
-from occamlab.spectra._kernel import evaluate_cosine
 from occamlab.spectra._spectrum import Spectrum
 from occamlab.tasks._synthetic import gegenbauer, harmonic_multiplicity
 
