@@ -12,6 +12,7 @@ from torch import nn
 from torch.func import vmap
 
 from occamlab._check import check_choice, check_int, check_real
+from occamlab._hvp import hvp as shared_hvp
 from occamlab._torch import (
     as_tensor,
     flatten,
@@ -239,11 +240,8 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
 
     def hvp(w: torch.Tensor, v: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         # Points are independent, so the Hessian of the summed loss is block diagonal and one
-        # double backward gives every point's HVP at once.
-        w = w.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(batched(w, xs, yy).sum(), w, create_graph=True)
-        (hv,) = torch.autograd.grad((g * v).sum(), w)
-        return hv.detach()
+        # product gives every point's HVP at once.
+        return shared_hvp(lambda u: batched(u, xs, yy).sum(), w, v)
 
     v = torch.stack([torch.randn(p, generator=g, device=dev, dtype=dt) for g in generators])
     top = torch.zeros(k, device=dev, dtype=dt)
