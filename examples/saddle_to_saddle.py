@@ -69,7 +69,7 @@ def plateau_rank(loss: float) -> int | None:
 def study(*, quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
     """Train, sample the LLC at every checkpoint, find the stages; return what was measured."""
     t0 = time.perf_counter()
-    x, y = teacher(seed=seed)
+    x, y = teacher(4000 if quick else 10_000, seed=seed)
     steps = ([20, 200, 1000, 3000] if quick
              else np.unique(np.geomspace(5, 4000, 20).round()).astype(int).tolist())
     model, states = train(WIDTHS, x, y, steps, seed=seed)
