@@ -24,6 +24,12 @@ from occamlab.kernels._activations import (
     Tanh,
     activation,
 )
+from occamlab.kernels._after_kernel import (
+    AfterKernel,
+    KernelEvolution,
+    after_kernel,
+    kernel_evolution,
+)
 from occamlab.kernels._convergence import finite_width_error
 from occamlab.kernels._core import KernelResult, Layer, Serial, cosine_kernel, serial
 from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
@@ -34,9 +40,10 @@ from occamlab.kernels._parameterization import CoordinateCheck, coordinate_check
 from occamlab.kernels._spec import parse_spec
 
 __all__ = [
-    "ABRelu", "Abs", "Activation", "Conv", "CoordinateCheck", "Dense", "Elementwise", "Erf",
-    "Flatten", "Gelu", "GlobalAvgPool", "Identity", "KernelResult", "Layer", "LeakyRelu",
-    "Linearized", "Relu", "Serial", "Sign", "Tanh", "activation", "coordinate_check",
-    "cosine_kernel", "empirical_nngp", "empirical_ntk", "finite_width_error", "linearize", "mlp",
+    "ABRelu", "Abs", "Activation", "AfterKernel", "Conv", "CoordinateCheck", "Dense",
+    "Elementwise", "Erf", "Flatten", "Gelu", "GlobalAvgPool", "Identity", "KernelEvolution",
+    "KernelResult", "Layer", "LeakyRelu", "Linearized", "Relu", "Serial", "Sign", "Tanh",
+    "activation", "after_kernel", "coordinate_check", "cosine_kernel", "empirical_nngp",
+    "empirical_ntk", "finite_width_error", "kernel_evolution", "linearize", "mlp",
     "mup_param_groups", "parse_spec", "predict", "serial",
 ]
