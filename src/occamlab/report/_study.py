@@ -32,6 +32,8 @@ SECTIONS: list[tuple[str, str, str]] = [
      "occamlab.report._features:section"),
     ("llc", "Parameter space: the local learning coefficient of trained networks",
      "occamlab.report._llc:section"),
+    ("dynamics", "Kernel space: training dynamics at infinite width and the kernel after training",
+     "occamlab.report._dynamics:section"),
 ]
 
 
