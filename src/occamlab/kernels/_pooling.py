@@ -126,6 +126,8 @@ class AvgPool(Layer):
         p_out = math.prod(new)
 
         def pool(t: torch.Tensor, n_lead: int) -> torch.Tensor:
+            if len(mats) == 1:  # A·Σ·Aᵀ as two batched matrix products
+                return torch.matmul(torch.matmul(mats[0], t), mats[0].T)
             lead = t.shape[:n_lead]
             x = t.reshape(*lead, *st.spatial, *st.spatial)
             ns = len(st.spatial)
