@@ -17,12 +17,8 @@ block: the whole N × N × 40 × 40 covariance would not fit in memory), timed o
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +26,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _peer import best_of, machine, run_peer  # noqa: E402
+from _peer import run_peer  # noqa: E402
+from kernels_vs_neural_tangents import peak_memory, race  # noqa: E402
 
 from occamlab import kernels as K  # noqa: E402
 from occamlab.tasks import mnist1d  # noqa: E402
@@ -55,17 +52,6 @@ def signals(n: int) -> np.ndarray:
                       dtype=np.float64)
 
 
-def memory(n: int) -> None:
-    x = signals(n)
-    arch = _arch()
-    t0 = time.perf_counter()
-    k = arch.kernel(x, progress=True)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    print(f"residual CNN NTK on X {x.shape} float64: {wall:.1f} s, peak RSS {peak:.2f} GiB, "
-          f"ntk {tuple(k.ntk.shape)}; load average {os.getloadavg()[0]:.1f}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=None)
@@ -74,7 +60,7 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true")
     args = ap.parse_args()
     if args.memory:
-        memory(args.n or 2000)
+        peak_memory(_arch(), signals(args.n or 2000), "residual CNN")
         return
     n = args.n or 500
     x = signals(n)
@@ -83,34 +69,11 @@ def main() -> None:
         np.save(path, x)
         peer = run_peer("neural_tangents", HERE / "peers" / "nt_residual_kernels.py", SPEC, path,
                         args.nt_batch, args.repeats)
-    arch = _arch()
-    t0 = time.perf_counter()
-    k = arch.kernel(x)
-    first = time.perf_counter() - t0
-    for name, ref in (("ntk", peer["ntk_sum"]), ("nngp", peer["nngp_sum"])):
-        got = float(getattr(k, name).sum())
-        if abs(got - ref) > 1e-10 * abs(ref):
-            raise SystemExit(f"{name} disagrees with neural-tangents: {got} vs {ref}")
-    steady = best_of(lambda: arch.kernel(x), args.repeats)
-    rows = [
-        ("occamlab, first call", first),
-        (f"occamlab, best of {args.repeats}", steady),
-        ("neural-tangents nt.batch, first (jit-compiling) call", peer["first"]),
-        (f"neural-tangents nt.batch, best of {args.repeats}", peer["steady"]),
-    ]
-    print(f"## Residual CNN kernels vs neural-tangents 0.6.5 ({datetime.date.today()})\n")
-    print("Command: `.venv/bin/python benchmarks/residual_kernels_vs_neural_tangents.py "
-          f"--n {n} --repeats {args.repeats} --nt-batch {args.nt_batch}`  ")
-    print(f"Machine: {machine()}; jax {peer['jax']}  ")
-    print(f"Task: NNGP+NTK of `{SPEC}` on X {x.shape} float64, x2 = None; kernels agree to "
-          "1e-10.\n")
-    print("| run | wall time (s) |\n| --- | --- |")
-    for name, t in rows:
-        print(f"| {name} | {t:.3f} |")
-    print(f"\nRatios: NT steady / occamlab steady = {peer['steady'] / steady:.2f} (goal ≥ 1); "
-          f"NT first call / occamlab steady = {peer['first'] / steady:.2f}, / occamlab first "
-          f"call = {peer['first'] / first:.2f} (goal ≥ 2). Load average during the run: "
-          f"{os.getloadavg()[0]:.1f}.")
+    race(_arch(), x, peer, args.repeats, peer_name="neural-tangents nt.batch",
+         title="Residual CNN kernels with local pooling vs neural-tangents 0.6.5",
+         command=f"benchmarks/residual_kernels_vs_neural_tangents.py --n {n} "
+                 f"--repeats {args.repeats} --nt-batch {args.nt_batch}",
+         task=f"NNGP+NTK of `{SPEC}` on MNIST-1D X {x.shape} float64, x2 = None")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ the times and checksums of the kernels.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import jax
@@ -21,7 +20,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import neural_tangents as nt  # noqa: E402
-from _common import time_kernel_fn  # noqa: E402
+from _common import print_times, time_kernel_fn  # noqa: E402
 from nt_layers_fixtures import build, channels_last  # noqa: E402
 
 
@@ -30,10 +29,7 @@ def main(spec: str, path: str, batch: int, repeats: int) -> None:
     kernel_fn = build(spec, x.ndim - 2)[2]
     kernel_fn = nt.batch(kernel_fn, batch_size=batch)  # jitted inside, per block
     first, steady, k = time_kernel_fn(kernel_fn, x, repeats)
-    print(json.dumps({"first": first, "steady": steady,
-                      "ntk_sum": float(np.asarray(k.ntk).sum()),
-                      "nngp_sum": float(np.asarray(k.nngp).sum()),
-                      "jax": jax.__version__}))
+    print_times(first, steady, k)
 
 
 if __name__ == "__main__":
