@@ -63,16 +63,35 @@ def kernel(
                        ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar, print only the output path.")
                      ] = False,
+    store: Annotated[Path | None, typer.Option(help="Zarr store: compute in tiles on Dask, "
+                                               "resumably (instead of --out).")] = None,
+    tile: Annotated[int, typer.Option(help="Inputs per tile side (with --store).")] = 512,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (with --store; "
+                                                  "default: a local cluster).")] = None,
+    slurm: Annotated[bool, typer.Option(help="Run the tiles on SLURM jobs (dask-jobqueue "
+                                        "configuration; with --store).")] = False,
+    jobs: Annotated[int, typer.Option(help="SLURM jobs to submit (with --slurm).")] = 1,
+    device: Annotated[str, typer.Option(help="Where the tiles are computed: cpu or cuda "
+                                        "(with --store).")] = "cpu",
 ) -> None:
     """Compute the infinite-width NNGP and NTK of an architecture on inputs from a file.
+
+    With --store the kernel is computed in tiles on Dask into a Zarr store (run the same command
+    again to resume): occamlab kernel SPEC x.npy --store k.zarr --tile 512 [--scheduler
+    tcp://host:8786 | --slurm --jobs 8].
 
     Example: occamlab kernel "conv(3,circular,w=1.41) relu flatten dense(w=1.41) erf dense"
     x.npy -o k.npz
 
+    Residual example: occamlab kernel "conv(3,w=1.41) residual(relu conv(3,w=1.41))
+    relu avgpool(2) conv(3) layernorm relu gap dense" x.npy -o k.npz
+
     Inputs are (N, d), (N, C, W) or (N, C, H, W) arrays. Layers: dense(w,b),
     conv(filter,padding,w,b) with padding same|circular|valid and filter 3 or 3x3, flatten,
-    gap, and the activations relu, leakyrelu(alpha), abs, erf, gelu, sign, identity, tanh;
-    w and b are the weight and bias standard deviations.
+    gap, avgpool(window,stride,padding), layernorm or layernorm(all), and the activations
+    relu, leakyrelu(alpha), abs, erf, gelu, sign, identity, tanh; w and b are the weight and
+    bias standard deviations. Branches: residual(layers) adds the block to its input;
+    fanout(n) parallel(layers, layers, ...) then sum or concat.
 
     The output .npz holds nngp and ntk, each of shape (N1, N2).
     """
@@ -87,9 +106,23 @@ def kernel(
         arch = K.parse_spec(spec)
         (a,) = load_arrays(data, key)
         b = None if x2 is None else load_arrays(x2, key)[0]
+        if store is not None:
+            from occamlab import runs
+
+            cluster = runs.slurm_cluster(jobs=jobs) if slurm else None
+            try:
+                sk = runs.kernel(arch, a, b, store=store, tile=tile, client=cluster or scheduler,
+                                 dtype="float32" if float32 else "float64", device=device,
+                                 batch_size=batch_size, progress=not quiet)
+            finally:
+                if cluster is not None:
+                    cluster.close()
+            typer.echo(f"kernels of shape {sk.shape} in {store} ({sk.computed} of {sk.tiles} "
+                       "tiles computed by this run)")
+            return
         k = arch.kernel(a, b, batch_size=batch_size,
                         dtype=torch.float32 if float32 else torch.float64, progress=not quiet)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RuntimeError, ImportError) as e:
         fail(str(e))
     write_with(out, lambda p: np.savez(p, nngp=k.nngp.cpu().numpy(), ntk=k.ntk.cpu().numpy()))
     typer.echo(f"kernels of shape {tuple(k.ntk.shape)} written to {out}")
@@ -161,7 +194,7 @@ def eigenlearn(
                                         "become centred one-hot).")] = "y",
     ns: Annotated[str, typer.Option(help="Sample sizes, comma-separated.")
                   ] = "16,32,64,128,256",
-    noise: Annotated[float, typer.Option(help="Label-noise variance ε².")] = 0.0,
+    noise_var: Annotated[float, typer.Option(help="Label-noise variance ε².")] = 0.0,
     ridge: Annotated[float, typer.Option(help="Ridge δ of (K + δI)α = y.")] = 0.0,
     max_degree: Annotated[int, typer.Option(help="Highest sphere degree (rest: tail trace).")
                           ] = 30,
@@ -214,7 +247,7 @@ def eigenlearn(
                                                    top_k=top_k, progress=not quiet)
         else:
             pred, comp = el.experiment.domain_curves(
-                arch, domain, d, el.experiment.parse_target(target), n_list, noise=noise,
+                arch, domain, d, el.experiment.parse_target(target), n_list, noise_var=noise_var,
                 ridge=ridge, max_degree=max_degree, kind=kind, measured=measure,
                 trials=trials, seed=seed, progress=not quiet)
     except (ValueError, TypeError) as e:
@@ -556,3 +589,78 @@ def connect(
         ax.legend()
         _save_plot(ax, plot)
         typer.echo(f"plot written to {plot}")
+
+# --- runs: sweeps on Dask into a resumable Zarr store ----------------------------------------
+@app.command()
+def sweep(
+    study: Annotated[Path, typer.Argument(help="The study file (TOML); see the example above.")],
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler.")
+                         ] = None,
+    slurm: Annotated[bool, typer.Option(
+        help="Run on SLURM jobs, per the study's \\[slurm] table.")] = False,
+    store: Annotated[Path | None, typer.Option(help="Zarr store (overrides the study's).")
+                     ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run a function over a grid of settings × seeds on Dask; resume by running it again.
+
+    The function returns a dict of numbers (or small arrays); a cell that
+    raises is recorded with its message and the others go on. Without
+    --scheduler or --slurm, a local cluster of one worker process per core
+    runs the cells. The results are printed and stay in the store (open it
+    with xarray.open_zarr, or run the same command again).
+
+    Example study file (study.toml), for train(width=..., lr=..., seed=...):
+
+        function = "mystudy.py:train"    # or "package.module:function"
+        store = "runs/width-lr.zarr"
+        seeds = 3                        # or a list: [0, 1, 2]
+        retries = 1
+        \\[grid]
+        width = [64, 256, 1024]
+        lr = [0.1, 0.01]
+        \\[slurm]                          # used with --slurm (dask-jobqueue)
+        cores = 4
+        memory = "16GB"
+        walltime = "01:00:00"
+        jobs = 4
+    """
+    import importlib
+    import tomllib
+
+    import cloudpickle
+
+    from occamlab import runs
+    from occamlab._load import load_object
+
+    cluster = None
+    try:
+        if scheduler is not None and slurm:
+            raise ValueError("give --scheduler or --slurm, not both")
+        try:
+            spec = tomllib.loads(study.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"could not read the study file {study}: {e}") from None
+        unknown = set(spec) - {"function", "grid", "seeds", "store", "retries", "slurm"}
+        if unknown or "function" not in spec or "grid" not in spec:
+            raise ValueError(f"the study file needs 'function' and a [grid] table (and may have "
+                             f"seeds, store, retries, [slurm]); got keys {sorted(spec)}")
+        fn = load_object(spec["function"], "function")
+        if not spec["function"].split(":")[0].endswith(".py"):  # workers need not import it
+            cloudpickle.register_pickle_by_value(importlib.import_module(fn.__module__))
+        if slurm:
+            cluster = runs.slurm_cluster(**spec.get("slurm", {}))
+        ds = runs.sweep(fn, spec["grid"], seeds=spec.get("seeds", 1),
+                        store=store or spec.get("store", "runs/sweep.zarr"),
+                        client=cluster or scheduler, retries=spec.get("retries", 1),
+                        progress=not quiet)
+    except (ValueError, TypeError, ImportError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.secho("interrupted: finished cells are kept in the store; run the same command "
+                    "again to resume", err=True, fg="yellow")
+        raise typer.Exit(130) from None
+    finally:
+        if cluster is not None:
+            cluster.close()
+    typer.echo(str(ds))
