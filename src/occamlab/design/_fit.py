@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from occamlab._cosine import check_kind, evaluate_cosine
+from occamlab._gaussian import derivative, pair_expectation
 from occamlab._result import Result
-from occamlab.design._hermite import gauss_hermite
-from occamlab.design._series import as_cosine_kernel, evaluate_target
-from occamlab.kernels._core import check_kind
+from occamlab.design._series import as_cosine_kernel
 
 __all__ = ["FAMILIES", "ActivationFit", "fit_activation", "quadrature_kernel"]
 
@@ -66,24 +66,13 @@ def quadrature_kernel(fn: Callable[[torch.Tensor], torch.Tensor], c: torch.Tenso
         float64 tensor of shape (n,).
     """
     kind = check_kind(kind)
-    z, w = gauss_hermite(n_nodes)
-    z1, z2 = z[:, None], z[None, :]
-    w2 = (w[:, None] * w[None, :]).reshape(-1)
     c = c.to(torch.float64)
-    s = (1 - c**2).clamp_min(0).sqrt()
-    sq = math.sqrt(q)
-    u = (sq * z1).expand(len(z), len(z)).reshape(1, -1)
-    v = (sq * (c[:, None, None] * z1 + s[:, None, None] * z2)).reshape(len(c), -1)
-    need_grad = kind == "ntk"
-    u = u.clone().requires_grad_(need_grad)
-    v = v.clone().requires_grad_(need_grad)
-    with torch.enable_grad():
-        fu, fv = fn(u), fn(v)
-        nngp = (fu * fv) @ w2
-        if not need_grad:
-            return nngp
-        du, dv = torch.autograd.grad((fu.sum(), fv.sum()), (u, v), create_graph=True)
-        return nngp + q * c * ((du * dv) @ w2)
+    q_t = torch.full_like(c, float(q))
+    nngp = pair_expectation(fn, fn, q_t * c, q_t, q_t, n_nodes)
+    if kind == "nngp":
+        return nngp
+    dfn = derivative(fn, create_graph=True)
+    return nngp + q * c * pair_expectation(dfn, dfn, q_t * c, q_t, q_t, n_nodes)
 
 
 @dataclass(frozen=True, repr=False)
@@ -187,7 +176,7 @@ def fit_activation(target: Any, family: str | Family = "relu_cos",
 
     fn_target = as_cosine_kernel(target, kind, d)
     c = torch.linspace(-1.0, 1.0, n_points, dtype=torch.float64)
-    y = evaluate_target(fn_target, c)
+    y = evaluate_cosine(fn_target, c, "target kernel")
     scale = float(y.abs().max()) or 1.0
     params = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True)
               for k, v in start.items()}

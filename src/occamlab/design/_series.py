@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._cosine import as_cosine_function, check_kind, evaluate_cosine
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int
 from occamlab.design._hermite import check_degree
-from occamlab.kernels._core import as_cosine_function, check_kind
 
 __all__ = [
     "KernelSeries",
@@ -197,27 +197,6 @@ def as_cosine_kernel(target: Any, kind: str = "ntk", d: int = 16
     return as_cosine_function(target, d, kind, name="target")
 
 
-def evaluate_target(target: Callable[[torch.Tensor], Any], c: torch.Tensor) -> torch.Tensor:
-    """``target(c)`` as float64 of c's shape, with messages for shape and NaN problems."""
-    out = target(c)
-    if not isinstance(out, torch.Tensor):
-        out = torch.as_tensor(np.asarray(out, dtype=np.float64))
-    out = out.detach().to(torch.float64).cpu()
-    if out.shape != c.shape:
-        if out.numel() == 1:
-            out = out.reshape(()).expand(c.shape)
-        elif out.numel() == c.numel():
-            out = out.reshape(c.shape)
-        else:
-            raise ValueError(f"target must map cosines of shape {tuple(c.shape)} to kernel "
-                             f"values of the same shape, got shape {tuple(out.shape)}")
-    bad = ~torch.isfinite(out)
-    if bool(bad.any()):
-        raise ValueError(f"target kernel is not finite at c = {float(c[bad][0]):.4g}; it must be "
-                         "finite on all of [−1, 1]")
-    return out
-
-
 def _minimax_nonnegative(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     # min t subject to |A·b − y| ≤ t, b ≥ 0: a linear program (HiGHS), variables (b, t).
     from scipy.optimize import linprog
@@ -263,7 +242,7 @@ def power_series(target: Any, degree: int, *, kind: str = "ntk", norm: str = "l2
     n_points = check_positive_int(n_points, "n_points", minimum=degree + 2)
     fn = as_cosine_kernel(target, kind, d)
     c = torch.linspace(-1.0, 1.0, n_points, dtype=torch.float64)
-    y = evaluate_target(fn, c)
+    y = evaluate_cosine(fn, c, "target kernel")
     A = c[:, None] ** torch.arange(degree + 1, dtype=torch.float64)
     if norm == "l2":
         b, _ = nnls(A.numpy(), y.numpy(), maxiter=50 * (degree + 1))

@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
-from occamlab.kernels._core import Layer, State
+from occamlab._check import check_int
+from occamlab._gaussian import MAX_NODES, derivative, gauss_hermite, pair_expectation
+from occamlab.kernels._core import Flow, Layer, State
 
 __all__ = ["Activation", "ABRelu", "Relu", "LeakyRelu", "Abs", "Erf", "Gelu", "Sign", "Identity",
            "Elementwise", "Tanh", "activation", "ACTIVATIONS"]
@@ -66,6 +67,18 @@ class Activation(Layer):
     def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape
 
+    def infer(self, flow: Flow) -> Flow:
+        # the kernel maps take Gaussian pre-activations, which only a random affine layer gives
+        # (neural-tangents raises the same way)
+        if not flow.gaussian:
+            if flow.channels[0] == 0:
+                raise ValueError("acts on raw inputs; an activation needs a Dense or Conv "
+                                 "before it")
+            raise ValueError("its input is not Gaussian (an activation, a concatenation or a "
+                             "sum with a non-Gaussian branch came after the last Dense/Conv); "
+                             "an activation needs a Dense or Conv before it")
+        return flow.replace(gaussian=False, fresh=False)
+
     def kernel_step(self, st: State) -> State:
         q1, q2 = st.q1(), st.q2()
         if st.full:
@@ -86,8 +99,8 @@ class Activation(Layer):
         return out
 
     def module(self, shape: tuple[int, ...], width: int, out: int | None,
-               generator: torch.Generator, dtype: torch.dtype,
-               device: torch.device) -> tuple[torch.nn.Module, tuple[int, ...]]:
+               generator: torch.Generator, dtype: torch.dtype, device: torch.device,
+               parameterization: str = "ntk") -> tuple[torch.nn.Module, tuple[int, ...]]:
         return _ActModule(self), shape
 
     def __repr__(self) -> str:
@@ -259,6 +272,9 @@ class Identity(Activation):
 
     name = "identity"
 
+    def infer(self, flow: Flow) -> Flow:
+        return flow  # T = s holds for any input, Gaussian or not
+
     def fn(self, x):
         return x
 
@@ -307,49 +323,22 @@ class Elementwise(Activation):
                  name: str | None = None):
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        if isinstance(deg, bool) or not isinstance(deg, int) or deg < 2:
-            raise ValueError(f"deg must be an integer ≥ 2, got {deg!r}")
-        self._fn, self._dfn, self.deg = fn, dfn, deg
+        self._fn, self._dfn, self.deg = fn, dfn, check_int(deg, "deg", ge=2, le=MAX_NODES)
         self.label = name or getattr(fn, "__name__", "fn")
-        z, w = np.polynomial.hermite_e.hermegauss(deg)
-        self._z, self._w = z, w / math.sqrt(2 * math.pi)
+        self._autograd_dfn = derivative(fn)
 
     def fn(self, x):
         return self._fn(x)
 
     def dfn(self, x: torch.Tensor) -> torch.Tensor:
-        if self._dfn is not None:
-            return self._dfn(x)
-        with torch.enable_grad():
-            xr = x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self._fn(xr).sum(), xr)
-        return g.detach()
-
-    def _expect(self, f, s, q1, q2):
-        s, q1, q2 = torch.broadcast_tensors(s, q1, q2)
-        shape = s.shape
-        s, q1, q2 = s.reshape(-1), q1.reshape(-1), q2.reshape(-1)
-        z = torch.as_tensor(self._z, dtype=s.dtype, device=s.device)
-        w = torch.as_tensor(self._w, dtype=s.dtype, device=s.device)
-        out = torch.empty_like(s)
-        chunk = max(1, (1 << 22) // (self.deg * self.deg))
-        for i in range(0, s.numel(), chunk):
-            ss, a, b = s[i:i + chunk], q1[i:i + chunk].sqrt(), q2[i:i + chunk].sqrt()
-            c = (ss / (a * b).clamp_min(torch.finfo(s.dtype).tiny)).clamp(-1.0, 1.0)
-            sn = (1 - c * c).clamp_min(0.0).sqrt()
-            fu = f(a[:, None] * z)                                        # (m, deg)
-            v = b[:, None, None] * (c[:, None, None] * z[:, None] + sn[:, None, None] * z)
-            fv = f(v)                                                     # (m, deg, deg)
-            out[i:i + chunk] = torch.einsum("ma,mab,a,b->m", fu, fv, w, w)
-        return out.reshape(shape)
+        return (self._dfn or self._autograd_dfn)(x)
 
     def pair(self, s, q1, q2, dot):
-        t = self._expect(self.fn, s, q1, q2)
-        return t, (self._expect(self.dfn, s, q1, q2) if dot else None)
+        t = pair_expectation(self.fn, self.fn, s, q1, q2, self.deg)
+        return t, (pair_expectation(self.dfn, self.dfn, s, q1, q2, self.deg) if dot else None)
 
     def diag(self, q):
-        z = torch.as_tensor(self._z, dtype=q.dtype, device=q.device)
-        w = torch.as_tensor(self._w, dtype=q.dtype, device=q.device)
+        z, w = gauss_hermite(self.deg, dtype=q.dtype, device=q.device)
         return (self.fn(q.sqrt()[..., None] * z) ** 2 * w).sum(-1)
 
     def __repr__(self) -> str:

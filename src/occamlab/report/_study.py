@@ -32,6 +32,8 @@ SECTIONS: list[tuple[str, str, str]] = [
      "occamlab.report._features:section"),
     ("llc", "Parameter space: the local learning coefficient of trained networks",
      "occamlab.report._llc:section"),
+    ("landscape", "Parameter space: Hessian spectrum, mode connectivity and loss surface",
+     "occamlab.report._landscape:section"),
 ]
 
 
