@@ -166,7 +166,7 @@ def _noise(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.4,
-           z: float = 4.0) -> Stages:
+           z: float = 4.0, bandwidth: float | None = None) -> Stages:
     """Cut a training run into developmental stages at the plateaus of its LLC curve.
 
     Method of Hoogland et al. (arXiv 2402.02364; TMLR 2025), stage division by the critical points
@@ -183,6 +183,9 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
         loss: (K,) the training loss there (shown by ``plot``), optional.
         flatness: a plateau's slope as a fraction of the lower flanking peak slope (> 0).
         z: the number of standard errors a stage's change must exceed (≥ 0).
+        bandwidth: the smoother's bandwidth h in units of log(1 + step); None chooses it by
+            leave-one-out cross validation. Set it below the checkpoint spacing to resolve
+            plateaus only two or three checkpoints long, which cross validation blurs.
 
     Returns:
         :class:`Stages` with ``boundaries`` (S+1,) steps in time order and ``kinds`` ("A"|"B")
@@ -203,6 +206,8 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
         steps_in = traj
     flatness = check_real(flatness, "flatness", gt=0)
     z = check_real(z, "z", ge=0)
+    if bandwidth is not None:
+        bandwidth = check_real(bandwidth, "bandwidth", gt=0)
     lam_t = as_tensor(llc, "llc", ndim=1)
     device = lam_t.device
     steps_t = as_tensor(steps_in, "steps", ndim=1)
@@ -225,7 +230,7 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
     y = lam_t.detach().cpu().to(torch.float64).numpy()
     x = np.log1p(steps)
 
-    h = _bandwidth(x, y)
+    h = _bandwidth(x, y) if bandwidth is None else bandwidth
     sigma = _noise(x, y)
     at_ckpt = _weights(x, x, h)  # (K, K): row i gives λ̃(xᵢ)
     smooth = at_ckpt @ y
