@@ -70,9 +70,9 @@ def test_steady_rise_has_no_plateau():
 
 
 def test_short_plateaus_resolved_with_a_given_bandwidth():
-    # 20 checkpoints over 2.8 decades, abrupt steps 1 unit of log(step) apart: each plateau holds
-    # 2–3 checkpoints, finer than cross validation smooths; a bandwidth of half the spacing
-    # (0.33 in log-step) resolves them
+    # 20 checkpoints over 2.8 decades (spacing 0.34 in log-step), abrupt steps 1 apart: each
+    # plateau holds 2–3 checkpoints, finer than cross validation smooths (it picks h = 0.61 and
+    # finds one stage); a bandwidth below half the spacing resolves them
     steps = np.unique(np.round(np.geomspace(10, 6000, 20)))
     x = np.log1p(steps)
     centers = np.log([24.0, 63.0, 153.0])
