@@ -75,6 +75,24 @@ class HermiteActivation(nn.Module):
         z = u / math.sqrt(self.q) if self.q != 1.0 else u
         return _hermite_sum(z, self.coefficients.to(device=u.device, dtype=u.dtype))
 
+    def plot(self, ax: Any = None, *, span: float = 3.0) -> Any:
+        """φ(u) over u ∈ [−span·√q, span·√q] (± span standard deviations of the preactivation).
+
+        Returns:
+            The Matplotlib axes drawn on (a new figure's when ``ax`` is None).
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        u = torch.linspace(-span, span, 401, dtype=torch.float64) * math.sqrt(self.q)
+        with torch.no_grad():
+            ax.plot(u.numpy(), self(u).numpy(), "C3")
+        ax.set_xlabel("preactivation u")
+        ax.set_ylabel("φ(u)")
+        ax.set_title(f"engineered activation (degree {self.degree})")
+        return ax
+
     def extra_repr(self) -> str:
         coefs = ", ".join(f"{float(a):.4g}" for a in self.coefficients)
         return f"coefficients=[{coefs}], q={self.q:g}"
@@ -86,7 +104,7 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
     """Engineer an activation whose one-hidden-layer network has the target kernel.
 
     Fits K(c) ≈ Σ bₖcᵏ with bₖ ≥ 0 (:func:`power_series`), then takes aₖ = sₖ√(bₖ/(k+1)) for
-    the NTK or aₖ = sₖ√bₖ for the NNGP (arXiv 2106.03186, §4; REFERENCES §3). The signs sₖ do
+    the NTK or aₖ = sₖ√bₖ for the NNGP (arXiv 2106.03186, §4). The signs sₖ do
     not change the kernel (only aₖ² enters) but do change the function and its finite-width
     training.
 

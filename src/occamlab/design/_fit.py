@@ -1,7 +1,7 @@
 """Fit the parameters of a closed-form activation family so its shallow kernel matches a target.
 
-The shallow network's kernels are Gaussian expectations (REFERENCES §1, one hidden layer, first
-layer w_std² = q, no biases, readout w_std = 1):
+The shallow network's kernels are Gaussian expectations (Lee et al. 2018, arXiv 1711.00165;
+one hidden layer, first layer w_std² = q, no biases, readout w_std = 1):
 
     NNGP(c) = E[φ(u)φ(v)],   NTK(c) = NNGP(c) + q·c·E[φ'(u)φ'(v)],
 

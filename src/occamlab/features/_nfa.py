@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab._result import Result
+from occamlab._result import Result, format_table
 from occamlab.features._agop import agops, layer_weight, resolve_layer, supported_layers
 
 __all__ = ["NFAResult", "nfa", "pearson", "matrix_power"]
@@ -81,16 +81,26 @@ class NFAResult(Result):
             f"{self.layers}, powers: {list(self.powers)}"
         )
 
-    def plot(self, layer: str | None = None, power: float = 0.5, *, centered: bool = False,
-             delta: bool = False, ax: Any = None) -> Any:
+    def table(self) -> list[dict[str, Any]]:
+        """The rows as a table: layer, α, AGOP (plain or centered), and the three
+        correlations."""
+        return [{"layer": r["layer"], "power": r["power"],
+                 "AGOP": "centered" if r["centered"] else "plain", "corr": r["corr"],
+                 "corr_delta": r["corr_delta"], "corr_init": r["corr_init"]} for r in self.rows]
+
+    def __str__(self) -> str:
+        return format_table(self.table())
+
+    def plot(self, ax: Any = None, layer: str | None = None, power: float = 0.5, *,
+             centered: bool = False, delta: bool = False) -> Any:
         """Show WᵀW (or (W − W₀)ᵀ(W − W₀) when ``delta``) next to AGOP^α for one layer.
 
         Arguments:
+            ax: a pair of matplotlib axes; ``None`` makes a new figure.
             layer: layer name (default the first).
             power: α.
             centered: use the centered AGOP.
             delta: show the update's Gram matrix (needs an initial model).
-            ax: a pair of matplotlib axes; ``None`` makes a new figure.
 
         Returns:
             The two axes.

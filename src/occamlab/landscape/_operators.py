@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import jvp, vjp, vmap
+from torch.func import vjp, vmap
 
 from occamlab._hvp import hvp, hvp_fn
-from occamlab._torch import unflatten
+from occamlab._torch import jvp, unflatten
 from occamlab.landscape._objective import Objective, make_objective
 
 __all__ = ["LinearOperator", "HessianOperator", "GGNOperator", "TensorOperator", "hessian",

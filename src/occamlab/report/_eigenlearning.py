@@ -52,7 +52,7 @@ def section(sec: Section, study) -> None:
     M = x.shape[0]
     n_classes = int(study.data.n_classes)
     Y = torch.eye(n_classes, dtype=torch.float64)[y] - 1.0 / n_classes
-    top = int(0.2 * M)  # REFERENCES §2: keep n/M ≤ 0.2 for the pool correction
+    top = int(0.2 * M)  # keep n/M ≤ 0.2, where the pool correction is accurate
     ns = sorted({max(2, top // 8), max(3, top // 4), max(4, top // 2), top})
     trials = 8 if study.quick else 20
     res = {name: analyse(K, Y, ns, trials=trials, seed=study.seed) for name, K in ntks.items()}
@@ -89,7 +89,7 @@ def section(sec: Section, study) -> None:
     sec.figure(fig, "learning_curves", caption=(
         f"Test MSE of ridgeless kernel regression on held-out pool signals, mean ± SE of "
         f"{trials} draws, against the eigenlearning prediction with the finite-pool correction "
-        "(REFERENCES §2)."))
+        "(Simon et al. 2023, arXiv 2110.03922)."))
     table = []
     for name, r in res.items():
         for row in r["comparison"].table():

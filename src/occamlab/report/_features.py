@@ -105,8 +105,8 @@ def section(sec: Section, study: Any) -> None:
                          "init: corr(W₀ᵀW₀)": r["corr_init"]})
     sec.table(rows, caption="NFA correlations with AGOP^½ per layer", digits=3)
     fig, axes = plt.subplots(2, 2, figsize=(8, 7.5))
-    results["mlp"].plot(results["mlp"].layers[0], 0.5, ax=axes[0])
-    results["cnn"].plot(results["cnn"].layers[0], 0.5, ax=axes[1])
+    results["mlp"].plot(axes[0], results["mlp"].layers[0], 0.5)
+    results["cnn"].plot(axes[1], results["cnn"].layers[0], 0.5)
     fig.tight_layout()
     sec.figure(fig, "nfa", caption="First layer of the MLP (top: 40 input positions) and of the "
                "CNN (bottom: the 5 taps of its filters): WᵀW beside AGOP^½.")
