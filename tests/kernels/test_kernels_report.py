@@ -71,3 +71,24 @@ def test_kernel_result_plot_shows_the_permuted_kernel():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="kind must be 'ntk' or 'nngp'"):
         k.plot(kind="cov")
+
+
+def test_residual_verdict_is_computed_from_the_numbers():
+    from types import SimpleNamespace
+
+    import torch
+
+    from occamlab.report._eigenlearning import _residual_verdict
+
+    def r(align, measured, predicted):
+        return {"alignment": align, "comparison": SimpleNamespace(
+            measured_test=torch.tensor([1.0, measured]),
+            predicted_test=torch.tensor([1.0, predicted]))}
+
+    res = {"MLP": r(0.20, 0.90, 0.88), "CNN": r(0.30, 0.60, 0.62), "ResCNN": r(0.35, 0.45, 0.47)}
+    text = _residual_verdict(res, 60)
+    assert "alignment 0.350 (CNN 0.300, MLP 0.200)" in text
+    assert "0.450, 25% lower than the plain CNN's (predicted 0.470)" in text  # 0.45/0.60 − 1
+    assert "ResCNN < CNN < MLP" in text and "also learns best" in text
+    res["MLP"]["alignment"] = 0.5  # best aligned but worst learner
+    assert "while the ResCNN learns best: alignment alone" in _residual_verdict(res, 60)
