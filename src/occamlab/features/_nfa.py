@@ -92,7 +92,7 @@ class NFAResult(Result):
         return format_table(self.table())
 
     def plot(self, ax: Any = None, layer: str | None = None, power: float = 0.5, *,
-             centered: bool = False, delta: bool = False) -> Any:
+             centered: bool = False, delta: bool = False, label: str | None = None) -> Any:
         """Show WᵀW (or (W − W₀)ᵀ(W − W₀) when ``delta``) next to AGOP^α for one layer.
 
         Arguments:
@@ -101,6 +101,7 @@ class NFAResult(Result):
             power: α.
             centered: use the centered AGOP.
             delta: show the update's Gram matrix (needs an initial model).
+            label: how to name the layer in the titles (default its module name).
 
         Returns:
             The two axes.
@@ -119,13 +120,16 @@ class NFAResult(Result):
             _, ax = plt.subplots(1, 2, figsize=(8, 3.8))
         lhs = "(W−W₀)ᵀ(W−W₀)" if delta else "WᵀW"
         corr = pearson(gram, Ap)
-        for a, M, title in ((ax[0], gram, f"{layer}: {lhs}"),
-                            (ax[1], Ap, f"{'centered ' if centered else ''}AGOP^{power:g}")):
-            a.imshow(M.detach().cpu().numpy(), cmap="viridis")
-            a.set_title(title)
-            a.set_xticks([])
-            a.set_yticks([])
-        ax[1].set_xlabel(f"Pearson r = {corr:.3f}")
+        name = label or f"layer {layer}"
+        for a, M, title in ((ax[0], gram, f"{name}: {lhs}"),
+                            (ax[1], Ap, f"{name}: {'centered ' if centered else ''}"
+                                        f"AGOP^{power:g}")):
+            im = a.imshow(M.detach().cpu().numpy(), cmap="viridis")
+            a.figure.colorbar(im, ax=a, fraction=0.046)
+            a.set_title(title, fontsize=9)
+            a.set_xlabel("input feature (patch entry for a convolution)")
+            a.set_ylabel("input feature")
+        ax[1].set_xlabel(f"input feature; Pearson r = {corr:.3f}")
         return ax
 
 
