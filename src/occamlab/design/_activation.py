@@ -59,10 +59,7 @@ class HermiteActivation(nn.Module):
         a = as_tensor(coefficients, "coefficients", dtype=torch.float64, ndim=1)
         if a.shape[0] == 0:
             raise ValueError("coefficients must hold at least one entry (a₀)")
-        q = float(q)
-        if not math.isfinite(q) or q <= 0:
-            raise ValueError(f"q (the preactivation variance) must be a finite number > 0, "
-                             f"got {q}")
+        q = check_real(q, "q (the preactivation variance)", gt=0)
         self.register_buffer("coefficients", a.detach().clone())
         self.q = q
         self.fit = fit
@@ -132,9 +129,7 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
     """
     kind = check_kind(kind)
     degree = check_degree(degree)
-    tol = float(tol)
-    if not tol >= 0:
-        raise ValueError(f"tol must be ≥ 0 (a fraction of max|K|), got {tol}")
+    tol = check_real(tol, "tol (a fraction of max|K|)", ge=0)
     if signs is None:
         s = torch.ones(degree + 1, dtype=torch.float64)
     else:

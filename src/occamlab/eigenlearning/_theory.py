@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from occamlab._check import check_real
 from occamlab._linalg import check_psd
 from occamlab._result import Result
 from occamlab._torch import as_tensor
@@ -77,13 +78,9 @@ class Prediction(Result):
 
 
 def _nonneg_float(x: Any, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, int | float) and not (
-            isinstance(x, torch.Tensor) and x.numel() == 1):
-        raise TypeError(f"{name} must be a number ≥ 0, got {x!r}")
-    x = float(x)
-    if not math.isfinite(x) or x < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {x}")
-    return x
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        x = x.reshape(())
+    return check_real(x, name, ge=0)
 
 
 def reject_unexpected(unexpected: dict[str, Any], fn: str) -> None:
