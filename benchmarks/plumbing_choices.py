@@ -10,23 +10,20 @@ Run: ``.venv/bin/python benchmarks/plumbing_choices.py``. Best of 3 wall times.
 
 from __future__ import annotations
 
-import time
+import os
+import sys
+from pathlib import Path
 
 import torch
 
-from occamlab import kernels as K
-from occamlab._linalg import eigh
-from occamlab._torch import num_threads
-from occamlab.spectra._pool import _orthonormalize
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peer import best_of as best  # noqa: E402
+from _peer import machine  # noqa: E402
 
-
-def best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from occamlab import kernels as K  # noqa: E402
+from occamlab._linalg import eigh  # noqa: E402
+from occamlab._torch import num_threads  # noqa: E402
+from occamlab.spectra._pool import _orthonormalize  # noqa: E402
 
 
 def main() -> None:
@@ -55,6 +52,7 @@ def main() -> None:
     arch = K.mlp(3, "relu", w_std=2 ** 0.5, b_std=0.1)
     rows.append(("MLP NTK 2000 × 2000, default blocks", best(lambda: arch.kernel(x), 2),
                  "one 2000-input block", best(lambda: arch.kernel(x, batch_size=2000), 2)))
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print("| task | occamlab (s) | alternative | alternative (s) | ratio |")
     print("| --- | --- | --- | --- | --- |")
     for name, ours, other, theirs in rows:
