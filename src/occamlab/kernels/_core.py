@@ -34,7 +34,7 @@ from occamlab._torch import (
     num_threads,
 )
 
-__all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel",
+__all__ = ["Layer", "State", "Flow", "Serial", "serial", "KernelResult", "cosine_kernel",
            "PARAMETERIZATIONS"]
 
 #: the parameterizations :meth:`Serial.network` builds.
@@ -72,6 +72,8 @@ class State:
         var2: the same for block 2 (the same object as ``var1`` on a diagonal block).
         spatial: spatial shape, ``()`` for flat features.
         full: whether position pairs are kept.
+        same: index pairs (i, j) of identical inputs of the two blocks, or ``None``: their
+            kernel is carried from ``var1`` after every layer (see :meth:`Serial.kernel_step`).
     """
 
     nngp: torch.Tensor
@@ -80,6 +82,7 @@ class State:
     var2: torch.Tensor
     spatial: tuple[int, ...]
     full: bool
+    same: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def replace(self, **kw) -> State:
         return dataclasses.replace(self, **kw)
@@ -92,19 +95,68 @@ class State:
         return self.var2.diagonal(dim1=-2, dim2=-1) if self.full else self.var2
 
 
+def _count(channels: tuple[int, int]) -> str:
+    a, b = channels
+    width = "width" if a == 1 else f"{a}·width"
+    return str(b) if a == 0 else (width if b == 0 else f"{width} + {b}")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What the static pass over an architecture (:meth:`Layer.infer`) knows about one tensor.
+
+    Attributes:
+        shape: per-example shape as the kernel sees it (channel axis first; its size is the
+            input's, since the kernel is averaged over channels).
+        channels: ``(a, b)``: the finite network has ``a·width + b`` channels (features).
+        gaussian: zero-mean Gaussian at infinite width, so an activation or a layer norm may
+            act on it (neural-tangents' ``is_gaussian``): made by Dense/Conv, kept by linear
+            maps and layer norm, lost by an activation.
+        fresh: independent of the other branches of the enclosing ``FanOut`` and of zero mean
+            given them (it passed a Dense/Conv of its own), so a sum's cross-covariances vanish.
+    """
+
+    shape: tuple[int, ...]
+    channels: tuple[int, int]
+    gaussian: bool
+    fresh: bool
+
+    def replace(self, **kw) -> Flow:
+        return dataclasses.replace(self, **kw)
+
+    def describe(self) -> str:
+        """The finite shape, e.g. ``(width, 40)``."""
+        return "(" + ", ".join([_count(self.channels), *map(str, self.shape[1:])]) + ")"
+
+
 class Layer:
     """Base class of every layer. Subclasses implement ``out_shape``, ``kernel_step``, ``module``.
 
     Shapes here exclude the batch axis: ``(d,)`` for flat features, ``(C, W)`` or ``(C, H, W)``
-    for signals and images (PyTorch layout).
+    for signals and images (PyTorch layout). Between ``FanOut`` and ``FanInSum``/``FanInConcat``
+    the state is a tuple with one entry per branch (of flows, states, shapes and tensors alike).
     """
 
     #: how the layer treats position pairs: "keep", "flatten" (needs only same-position
     #: covariances) or "pool" (needs all pairs).
     reduces: str = "keep"
+    #: whether the layer consumes branches (a tuple from ``FanOut``) rather than one input.
+    takes_branches: bool = False
 
     def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:  # pragma: no cover
         raise NotImplementedError
+
+    def infer(self, flow: Flow) -> Flow:
+        """The output's :class:`Flow`; raises ``ValueError`` for an input the layer cannot take.
+
+        The default is a linear map without parameters: only the shape changes.
+        """
+        return flow.replace(shape=self.out_shape(flow.shape))
+
+    def needs_pairs(self) -> bool | None:
+        """Whether the kernel must carry all position pairs here (``True``), drops the spatial
+        axes without needing them (``False``) or neither (``None``: ask the next layer)."""
+        return {"pool": True, "flatten": False}.get(self.reduces)
 
     def kernel_step(self, st: State) -> State:  # pragma: no cover
         raise NotImplementedError
@@ -251,6 +303,18 @@ def _input_kernel(x1: torch.Tensor, x2: torch.Tensor | None, full: bool,
     return State(nngp, ntk, var1, var2, spatial, full and bool(spatial))
 
 
+def _carry_same(st):
+    """Identical inputs stay identical: set their kernel from the variance's own formula, so the
+    next activation sees a cosine of exactly 1 (θ = 0), not the arccos of a rounded ratio (a
+    √eps error: 4e-4 in float32)."""
+    if isinstance(st, tuple):
+        return tuple(_carry_same(s) for s in st)
+    if st.same is not None:
+        i, j = st.same
+        st.nngp[i, j] = st.var1[i]
+    return st
+
+
 class Serial(Layer):
     """Layers applied in order; made by :func:`serial`."""
 
@@ -262,38 +326,56 @@ class Serial(Layer):
     def __repr__(self) -> str:
         return "serial(" + ", ".join(map(repr, self.layers)) + ")"
 
-    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        gaussian = False
+    @property
+    def has_width(self) -> bool:
+        return any(layer.has_width for layer in self.layers)
+
+    def infer(self, flow):
         for i, layer in enumerate(self.layers):
-            if layer.has_width:
-                gaussian = True
-            elif layer.reduces == "keep" and not gaussian:
-                # the kernel maps assume Gaussian pre-activations, which only a random affine
-                # layer provides (raw inputs are not Gaussian)
-                raise ValueError(f"layer {i} ({layer!r}) acts on raw inputs; an activation needs "
-                                 "a Dense or Conv before it")
+            branched = isinstance(flow, tuple)
             try:
-                shape = layer.out_shape(shape)
+                if branched and not layer.takes_branches:
+                    raise ValueError(f"it receives {len(flow)} branches; merge them first with "
+                                     "FanInSum() or FanInConcat(), or give one layer per branch "
+                                     "with parallel(...)")
+                if layer.takes_branches and not branched:
+                    raise ValueError("it needs branches; split the input with FanOut(n) first")
+                flow = layer.infer(flow)
             except ValueError as e:
                 raise ValueError(f"layer {i} ({layer!r}): {e}") from None
-        return shape
+        return flow
 
-    def _plan(self) -> list[bool]:
-        """``full[i]``: whether the state entering layer i must keep all position pairs."""
-        need, full = False, []
-        for layer in reversed(self.layers):
-            full.append(need)
-            if layer.reduces == "pool":
-                need = True
-            elif layer.reduces == "flatten":
-                need = False
-        full.append(need)
-        return full[::-1]
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(shape)
+        c = shape[0] if shape else 1
+        flow = self.infer(Flow(shape, (0, c), gaussian=False, fresh=False))
+        if isinstance(flow, tuple):
+            raise ValueError(f"the architecture ends with {len(flow)} branches; merge them with "
+                             "FanInSum() or FanInConcat()")
+        return flow.shape
 
-    def kernel_step(self, st: State) -> State:
+    def needs_pairs(self) -> bool | None:
         for layer in self.layers:
-            st = layer.kernel_step(st)
+            need = layer.needs_pairs()
+            if need is not None:
+                return need
+        return None
+
+    def kernel_step(self, st):
+        for layer in self.layers:
+            st = _carry_same(layer.kernel_step(st))
         return st
+
+    def module(self, shape, width, out, generator, dtype, device, **kw):
+        """The layers as one ``nn.Sequential`` (a branch of :func:`parallel`); ``out`` goes to
+        the last Dense/Conv."""
+        last = max((i for i, layer in enumerate(self.layers) if layer.has_width), default=-1)
+        mods = []
+        for i, layer in enumerate(self.layers):
+            mod, shape = layer.module(shape, width, out if i == last else None, generator,
+                                      dtype, device, **kw)
+            mods.append(mod)
+        return nn.Sequential(*mods), shape
 
     def kernel(self, x1, x2=None, batch_size: int | None = None, *,
                dtype: torch.dtype | None = torch.float64, ntk: bool = True,
@@ -332,7 +414,7 @@ class Serial(Layer):
         if len(shape) != 1:
             raise ValueError(f"the architecture's output has spatial axes (shape {shape}); end "
                              "it with Flatten() or GlobalAvgPool() and a Dense readout")
-        full = self._plan()[0]
+        full = bool(self.needs_pairs())
         n1 = x1.shape[0]
         n2 = n1 if x2 is None else x2.shape[0]
         if batch_size is None:
@@ -354,12 +436,7 @@ class Serial(Layer):
             xb = (x1 if x2 is None else x2)[c]
             dup_i, dup_j = _identical_rows(x1[r], xb)
             st = _input_kernel(x1[r], None if same else xb, full, ntk)
-            for layer in self.layers:
-                st = layer.kernel_step(st)
-                # identical inputs stay identical: carry their kernel from the variance's own
-                # formula, so the next activation sees a cosine of exactly 1 (θ = 0), not the
-                # arccos of a rounded ratio (a √eps error: 4e-4 in float32)
-                st.nngp[dup_i, dup_j] = st.var1[dup_i]
+            st = self.kernel_step(st.replace(same=(dup_i, dup_j)))
             nngp_b, ntk_b = st.nngp[..., 0], (st.ntk[..., 0] if ntk else None)
             if same:  # vectorized and scalar tails of torch's math kernels may differ by an ulp
                 nngp_b = 0.5 * (nngp_b + nngp_b.T)
@@ -488,11 +565,9 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
         ones = torch.ones(flat.shape[0], 1, dtype=torch.float64, device=c.device)
         st = State(flat.clone(), torch.zeros_like(flat) if kind == "ntk" else None, ones,
                    ones[:1].clone(), (), False)
-        one = flat[:, 0, 0] == 1
-        for layer in arch.layers:
-            st = layer.kernel_step(st)
-            # c = 1 is the diagonal x' = x: carry it exactly, so later cosines are exactly 1
-            st.nngp[one, 0, 0] = st.var1[one, 0]
+        # c = 1 is the diagonal x' = x: carry it exactly, so later cosines are exactly 1
+        one = (flat[:, 0, 0] == 1).nonzero()[:, 0]
+        st = arch.kernel_step(st.replace(same=(one, torch.zeros_like(one))))
         out = st.ntk if kind == "ntk" else st.nngp
         return out.reshape(c.shape)
 

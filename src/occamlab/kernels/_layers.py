@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from occamlab.kernels._core import Layer, State
+from occamlab.kernels._core import Flow, Layer, State
 
 __all__ = ["Dense", "Conv", "Flatten", "GlobalAvgPool"]
 
@@ -103,6 +103,9 @@ class Dense(Layer):
             raise ValueError(f"Dense needs flat features, got per-example shape {shape} with "
                              "spatial axes; insert Flatten() or GlobalAvgPool() before Dense")
         return shape
+
+    def infer(self, flow: Flow) -> Flow:
+        return Flow(self.out_shape(flow.shape), (1, 0), gaussian=True, fresh=True)
 
     def kernel_step(self, st: State) -> State:
         w2, b2 = self.w_std ** 2, self.b_std ** 2
@@ -251,6 +254,9 @@ class Conv(Layer):
             spatial = tuple(n - k + 1 for k, n in zip(taps, spatial))
         return (shape[0], *spatial)
 
+    def infer(self, flow: Flow) -> Flow:
+        return Flow(self.out_shape(flow.shape), (1, 0), gaussian=True, fresh=True)
+
     def kernel_step(self, st: State) -> State:
         taps = self._taps(len(st.spatial))
         w2, b2 = self.w_std ** 2, self.b_std ** 2
@@ -331,6 +337,11 @@ class Flatten(Layer):
 
     def out_shape(self, shape):
         return (math.prod(shape),)
+
+    def infer(self, flow: Flow) -> Flow:
+        p = math.prod(flow.shape[1:])
+        a, b = flow.channels
+        return flow.replace(shape=self.out_shape(flow.shape), channels=(a * p, b * p))
 
     def kernel_step(self, st: State) -> State:
         if not st.spatial:
