@@ -450,6 +450,80 @@ def llc(
         plt.close(ax.figure)
 
 
+# --- kernels: infinite-width training dynamics (predict) -------------------------------------
+@app.command()
+def predict(
+    spec: Annotated[str, typer.Argument(help="Architecture spec (as for `occamlab kernel`).")],
+    data: Annotated[Path, typer.Option(help=".npz with x_train, y_train and optionally x_test, "
+                                            "y_test (integer labels become one-hot).")],
+    t: Annotated[str, typer.Option("--t", help="Comma-separated training times in units of "
+                                               "the learning rate; inf is t → ∞.")
+                 ] = "0,10,100,1000,inf",
+    get: Annotated[str, typer.Option(help="ntk (train every layer) or nngp (only the "
+                                          "readout).")] = "ntk",
+    diag_reg: Annotated[float, typer.Option(help="Adds diag_reg·tr(K)/n to the diagonal.")
+                        ] = 0.0,
+    learning_rate: Annotated[float, typer.Option(help="Times are multiplied by it.")] = 1.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the curves as JSON.")
+                        ] = None,
+) -> None:
+    """Predict the train/test MSE over training time of an infinitely wide network.
+
+    Example: occamlab predict "dense(w=1.41,b=0.1) relu dense" --data d.npz --t 0,10,100,inf
+
+    Gradient flow on ½·mean((f − y)²) of the infinite ensemble (Lee et al. 2019), as
+    neural-tangents' predict.gradient_descent_mse_ensemble; the expected MSE over
+    initialisations is the squared error of the ensemble mean plus its variance. Prints one row
+    per time; --json writes t, train_mse, test_mse (and the MSE of the mean).
+    """
+    import math
+
+    import numpy as np
+    import torch
+
+    from occamlab import kernels as K
+    from occamlab._io import write_json
+    from occamlab._load import load_arrays
+    from occamlab.kernels import predict as P
+
+    def targets(y: torch.Tensor) -> torch.Tensor:
+        if y.ndim == 1 and not y.is_floating_point():
+            return torch.nn.functional.one_hot(y.long()).to(torch.float64)
+        return y.to(torch.float64)
+
+    try:
+        times = [float(v) for v in t.split(",") if v.strip()]
+        if not times:
+            raise ValueError("--t needs at least one time, e.g. --t 0,10,100,inf")
+        arch = K.parse_spec(spec)
+        x, y = load_arrays(data, "x_train", "y_train")
+        with np.load(data) as f:
+            has_test = "x_test" in f.files and "y_test" in f.files
+        y = targets(y)
+        fn = P.gradient_descent_mse_ensemble(arch, x, y, learning_rate=learning_rate,
+                                             diag_reg=diag_reg)
+        curves = {"t": ["inf" if math.isinf(v) else v for v in times]}
+        sets = [("train", None, y)]
+        if has_test:
+            xt, yt = load_arrays(data, "x_test", "y_test")
+            sets.append(("test", xt, targets(yt)))
+        for name, inputs, target in sets:
+            g = fn(times, inputs, get, compute_cov=True)
+            err = ((g.mean - target) ** 2).mean((-2, -1))
+            var = g.covariance.diagonal(dim1=-2, dim2=-1).mean(-1)
+            curves[f"{name}_mse"] = (err + var).tolist()
+            curves[f"{name}_mse_of_mean"] = err.tolist()
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    head = "t" + "".join(f"  {n}_mse" for n, _, _ in sets)
+    typer.echo(head)
+    for i, ti in enumerate(times):
+        row = "inf" if math.isinf(ti) else f"{ti:g}"
+        typer.echo(row + "".join(f"  {curves[f'{n}_mse'][i]:.6g}" for n, _, _ in sets))
+    if json_out is not None:
+        write_json(json_out, curves)
+
+
 # --- landscape: Hessian spectra and mode connectivity of saved models ------------------------
 def _landscape_inputs(model: str, checkpoints: list[Path], data: Path, x_name: str,
                       y_name: str, loss: str):
