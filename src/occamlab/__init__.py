@@ -10,7 +10,8 @@ Three views, one room each (the science is in the repository's ``docs/``):
   surfaces, mode connectivity, critical points);
 - features: :mod:`occamlab.features` (AGOP, neural feature ansatz, RFM);
 
-plus :mod:`occamlab.tasks` (data) and :mod:`occamlab.report` (the default study).
+plus :mod:`occamlab.tasks` (data), :mod:`occamlab.report` (the default study) and
+:mod:`occamlab.runs` (scale-out on Dask: sweeps, tiled kernels, LLC trajectories).
 """
 
 from occamlab import (
@@ -21,6 +22,7 @@ from occamlab import (
     kernels,
     landscape,
     report,
+    runs,
     slt,
     spectra,
     tasks,
@@ -28,4 +30,4 @@ from occamlab import (
 
 __version__ = "0.1.0"
 __all__ = ["design", "dynamics", "eigenlearning", "features", "kernels", "landscape", "report",
-           "slt", "spectra", "tasks", "__version__"]
+           "runs", "slt", "spectra", "tasks", "__version__"]

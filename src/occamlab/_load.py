@@ -6,10 +6,38 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+
+def load_object(spec: str, name: str = "object", what: str = "callable") -> Any:
+    """The callable named by ``"module:attr"`` or ``"path/file.py:attr"`` (``name`` and ``what``
+    word the error messages). A module is imported from the current folder first."""
+    if spec.count(":") != 1:
+        raise ValueError(f"{name} must be 'module:{what}' or 'file.py:{what}', got {spec!r}")
+    mod_name, fn_name = spec.split(":")
+    if mod_name.endswith(".py"):
+        path = Path(mod_name)
+        if not path.exists():
+            raise ValueError(f"{name} file {path} does not exist")
+        s = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(s)
+        s.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as e:
+            raise ValueError(f"could not import {name} module {mod_name!r}: {e}") from None
+        finally:
+            sys.path.pop(0)
+    obj = getattr(module, fn_name, None)
+    if not callable(obj):
+        raise ValueError(f"{mod_name} has no callable {fn_name!r}")
+    return obj
 
 
 def load_model(spec: str, checkpoint: str | Path | None = None) -> nn.Module:
@@ -19,27 +47,7 @@ def load_model(spec: str, checkpoint: str | Path | None = None) -> nn.Module:
     ``state_dict``, or a dict with a ``"state_dict"``/``"model"`` entry) is read with
     ``torch.load(weights_only=True)``, so a checkpoint file cannot run code.
     """
-    if spec.count(":") != 1:
-        raise ValueError(f"model must be 'module:factory' or 'file.py:factory', got {spec!r}")
-    mod_name, fn_name = spec.split(":")
-    if mod_name.endswith(".py"):
-        path = Path(mod_name)
-        if not path.exists():
-            raise ValueError(f"model file {path} does not exist")
-        s = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(s)
-        s.loader.exec_module(module)
-    else:
-        sys.path.insert(0, str(Path.cwd()))
-        try:
-            module = importlib.import_module(mod_name)
-        except ImportError as e:
-            raise ValueError(f"could not import model module {mod_name!r}: {e}") from None
-        finally:
-            sys.path.pop(0)
-    factory = getattr(module, fn_name, None)
-    if not callable(factory):
-        raise ValueError(f"{mod_name} has no callable {fn_name!r}")
+    factory = load_object(spec, "model", "factory")
     model = factory()
     if not isinstance(model, nn.Module):
         raise TypeError(f"{spec} returned {type(model).__name__}, expected a torch.nn.Module")

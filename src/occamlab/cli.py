@@ -63,8 +63,22 @@ def kernel(
                        ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar, print only the output path.")
                      ] = False,
+    store: Annotated[Path | None, typer.Option(help="Zarr store: compute in tiles on Dask, "
+                                               "resumably (instead of --out).")] = None,
+    tile: Annotated[int, typer.Option(help="Inputs per tile side (with --store).")] = 512,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (with --store; "
+                                                  "default: a local cluster).")] = None,
+    slurm: Annotated[bool, typer.Option(help="Run the tiles on SLURM jobs (dask-jobqueue "
+                                        "configuration; with --store).")] = False,
+    jobs: Annotated[int, typer.Option(help="SLURM jobs to submit (with --slurm).")] = 1,
+    device: Annotated[str, typer.Option(help="Where the tiles are computed: cpu or cuda "
+                                        "(with --store).")] = "cpu",
 ) -> None:
     """Compute the infinite-width NNGP and NTK of an architecture on inputs from a file.
+
+    With --store the kernel is computed in tiles on Dask into a Zarr store (run the same command
+    again to resume): occamlab kernel SPEC x.npy --store k.zarr --tile 512 [--scheduler
+    tcp://host:8786 | --slurm --jobs 8].
 
     Example: occamlab kernel "conv(3,circular,w=1.41) relu flatten dense(w=1.41) erf dense"
     x.npy -o k.npz
@@ -92,9 +106,23 @@ def kernel(
         arch = K.parse_spec(spec)
         (a,) = load_arrays(data, key)
         b = None if x2 is None else load_arrays(x2, key)[0]
+        if store is not None:
+            from occamlab import runs
+
+            cluster = runs.slurm_cluster(jobs=jobs) if slurm else None
+            try:
+                sk = runs.kernel(arch, a, b, store=store, tile=tile, client=cluster or scheduler,
+                                 dtype="float32" if float32 else "float64", device=device,
+                                 batch_size=batch_size, progress=not quiet)
+            finally:
+                if cluster is not None:
+                    cluster.close()
+            typer.echo(f"kernels of shape {sk.shape} in {store} ({sk.computed} of {sk.tiles} "
+                       "tiles computed by this run)")
+            return
         k = arch.kernel(a, b, batch_size=batch_size,
                         dtype=torch.float32 if float32 else torch.float64, progress=not quiet)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RuntimeError, ImportError) as e:
         fail(str(e))
     write_with(out, lambda p: np.savez(p, nngp=k.nngp.cpu().numpy(), ntk=k.ntk.cpu().numpy()))
     typer.echo(f"kernels of shape {tuple(k.ntk.shape)} written to {out}")
@@ -166,7 +194,7 @@ def eigenlearn(
                                         "become centred one-hot).")] = "y",
     ns: Annotated[str, typer.Option(help="Sample sizes, comma-separated.")
                   ] = "16,32,64,128,256",
-    noise: Annotated[float, typer.Option(help="Label-noise variance ε².")] = 0.0,
+    noise_var: Annotated[float, typer.Option(help="Label-noise variance ε².")] = 0.0,
     ridge: Annotated[float, typer.Option(help="Ridge δ of (K + δI)α = y.")] = 0.0,
     max_degree: Annotated[int, typer.Option(help="Highest sphere degree (rest: tail trace).")
                           ] = 30,
@@ -219,7 +247,7 @@ def eigenlearn(
                                                    top_k=top_k, progress=not quiet)
         else:
             pred, comp = el.experiment.domain_curves(
-                arch, domain, d, el.experiment.parse_target(target), n_list, noise=noise,
+                arch, domain, d, el.experiment.parse_target(target), n_list, noise_var=noise_var,
                 ridge=ridge, max_degree=max_degree, kind=kind, measured=measure,
                 trials=trials, seed=seed, progress=not quiet)
     except (ValueError, TypeError) as e:
@@ -389,3 +417,250 @@ def llc(
         write_with(plot, lambda p: ax.figure.savefig(p, dpi=110, bbox_inches="tight",
                                                      format="png"))
         plt.close(ax.figure)
+
+
+# --- landscape: Hessian spectra and mode connectivity of saved models ------------------------
+def _landscape_inputs(model: str, checkpoints: list[Path], data: Path, x_name: str,
+                      y_name: str, loss: str):
+    from torch import nn as _nn
+
+    from occamlab._load import load_arrays, load_model
+
+    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
+    if loss not in losses:
+        raise ValueError(f"--loss must be one of {list(losses)}, got {loss!r}")
+    nets = [load_model(model, c) for c in checkpoints]
+    x, y = load_arrays(data, x_name, y_name)
+    return nets, (x, y), losses[loss]()
+
+
+def _save_plot(ax, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from occamlab._io import write_with
+
+    write_with(path, lambda p: ax.figure.savefig(p, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(ax.figure)
+
+
+@app.command()
+def hessian(
+    model: Annotated[str, typer.Option(help="'module:factory' or 'file.py:factory' building "
+                                            "the network.")],
+    data: Annotated[Path, typer.Option(help=".npz with the inputs and targets.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="state_dict file (read with weights_only=True).")] = None,
+    x_name: Annotated[str, typer.Option(help="Name of the inputs in the .npz.")] = "x",
+    y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
+    loss: Annotated[str, typer.Option(help="mse or cross-entropy.")] = "cross-entropy",
+    k: Annotated[int, typer.Option(help="Eigenvalues at each end of the spectrum.")] = 5,
+    tol: Annotated[float, typer.Option(help="Lanczos residual tolerance (relative).")] = 1e-6,
+    probes: Annotated[int, typer.Option(help="Hutch++ products for the trace.")] = 30,
+    steps: Annotated[int, typer.Option(help="Lanczos steps per density run.")] = 80,
+    runs: Annotated[int, typer.Option(help="Density runs (start vectors).")] = 4,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per pass (bounds memory).")
+                          ] = None,
+    float64: Annotated[bool, typer.Option(help="Compute in float64.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the random vectors.")] = 0,
+    density_png: Annotated[Path | None, typer.Option(help="Write the density plot (PNG).")
+                           ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")
+                        ] = None,
+) -> None:
+    """Top and bottom Hessian eigenvalues, trace and spectral density of a saved model's loss.
+
+    Example (writes the density plot d.png):
+
+    occamlab hessian --model net.py:make --checkpoint m.pt --data d.npz --density-png d.png
+
+    The data .npz holds inputs x (N, ...) and targets y; the loss is the mean over its rows.
+    Eigenvalues by Lanczos (largest and smallest are algebraic), trace by Hutch++, density by
+    stochastic Lanczos quadrature.
+    """
+    import torch
+
+    from occamlab import landscape as LS
+    from occamlab._io import write_json
+
+    try:
+        (net,), xy, loss_fn = _landscape_inputs(model, [checkpoint] if checkpoint else [None],
+                                                data, x_name, y_name, loss)
+        h = LS.hessian(net, loss_fn, xy, batch_size=batch_size,
+                       dtype=torch.float64 if float64 else None)
+        top = LS.eigenvalues(h, k=k, which="largest", tol=tol, seed=seed)
+        low = LS.eigenvalues(h, k=k, which="smallest", tol=tol, seed=seed)
+        tr = LS.trace(h, probes=probes, seed=seed)
+        ds = LS.density(h, steps=min(steps, h.shape[0]), runs=runs, seed=seed)
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    fmt = ", ".join
+    typer.echo(f"P = {h.shape[0]} parameters, N = {xy[0].shape[0]} rows")
+    typer.echo(f"largest eigenvalues:  {fmt(f'{v:.6g}' for v in top.values.tolist())}")
+    typer.echo(f"smallest eigenvalues: {fmt(f'{v:.6g}' for v in low.values.tolist())}")
+    typer.echo(f"trace: {tr.mean:.6g} ± {tr.se:.2g} (Hutch++, {tr.matvecs} products)")
+    if not (top.converged and low.converged):
+        typer.secho(f"warning: Lanczos did not reach tol {tol:g}; raise it or the steps",
+                    err=True, fg="yellow")
+    if json_out is not None:
+        write_json(json_out, {"parameters": h.shape[0], "largest": top.values.tolist(),
+                              "smallest": low.values.tolist(), "trace": tr.mean,
+                              "trace_se": tr.se, "density_grid": ds.grid.tolist(),
+                              "density": ds.density.tolist()})
+    if density_png is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        _save_plot(ds.plot(), density_png)
+        typer.echo(f"density plot written to {density_png}")
+
+
+@app.command()
+def connect(
+    model: Annotated[str, typer.Option(help="'module:factory' or 'file.py:factory' building "
+                                            "both networks.")],
+    checkpoint: Annotated[list[Path], typer.Option(
+        help="state_dict of each end point: give it twice.")],
+    data: Annotated[Path, typer.Option(help=".npz with the inputs and targets.")],
+    x_name: Annotated[str, typer.Option(help="Name of the inputs in the .npz.")] = "x",
+    y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
+    loss: Annotated[str, typer.Option(help="mse or cross-entropy.")] = "cross-entropy",
+    kind: Annotated[str, typer.Option(help="bezier or polychain.")] = "bezier",
+    bends: Annotated[int, typer.Option(help="Trainable bends of the curve.")] = 1,
+    train_steps: Annotated[int, typer.Option(help="Adam steps training the curve.")] = 500,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-2,
+    batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = 128,
+    steps: Annotated[int, typer.Option(help="Points on each path.")] = 25,
+    align: Annotated[bool, typer.Option(help="Also the line after weight matching.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    plot: Annotated[Path | None, typer.Option(help="Write the loss along the paths (PNG).")
+                    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")
+                        ] = None,
+) -> None:
+    """Loss barriers between two saved models: straight line, after alignment, trained curve.
+
+    Example (add --plot paths.png for a figure):
+
+    occamlab connect --model net.py:make --checkpoint a.pt --checkpoint b.pt --data d.npz
+
+    Barrier = max over the path of L(t) − ½(L(0) + L(1)) (Git Re-Basin); "above chord" is
+    max of L(t) − ((1−t)L(0) + tL(1)) (Entezari et al. 2022). Alignment needs an
+    nn.Sequential of Linear/Conv layers with elementwise activations.
+    """
+    from occamlab import landscape as LS
+    from occamlab._io import write_json
+
+    notes = []
+    try:
+        if len(checkpoint) != 2:
+            raise ValueError(f"--checkpoint must be given exactly twice (the two end points), "
+                             f"got {len(checkpoint)}")
+        (a, b), xy, loss_fn = _landscape_inputs(model, checkpoint, data, x_name, y_name, loss)
+        paths = {"line": LS.interpolate(a, b, loss_fn, xy, steps=steps)}
+        if align:
+            try:
+                b_al, _ = LS.align(a, b, seed=seed)
+                paths["aligned line"] = LS.interpolate(a, b_al, loss_fn, xy, steps=steps)
+            except ValueError as e:
+                notes.append(f"alignment skipped: {e}")
+        paths[f"{kind} curve"] = LS.connect(a, b, loss_fn, xy, kind=kind, bends=bends,
+                                            train_steps=train_steps, lr=lr,
+                                            batch_size=batch_size, steps=steps, seed=seed)
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    line = paths["line"]
+    typer.echo(f"end losses: {float(line.loss[0]):.6g}, {float(line.loss[-1]):.6g}")
+    for name, p in paths.items():
+        typer.echo(f"{name:>16}: max loss {float(p.loss.max()):.6g}, barrier {p.barrier:.6g}, "
+                   f"above chord {p.barrier_linear:.6g}")
+    for n in notes:
+        typer.secho(f"note: {n}", err=True, fg="yellow")
+    if json_out is not None:
+        write_json(json_out, {name: {"t": p.t.tolist(), "loss": p.loss.tolist(),
+                                     "barrier": p.barrier, "barrier_linear": p.barrier_linear}
+                              for name, p in paths.items()})
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = None
+        for name, p in paths.items():
+            ax = p.plot(ax, label=name)
+        ax.legend()
+        _save_plot(ax, plot)
+        typer.echo(f"plot written to {plot}")
+
+# --- runs: sweeps on Dask into a resumable Zarr store ----------------------------------------
+@app.command()
+def sweep(
+    study: Annotated[Path, typer.Argument(help="The study file (TOML); see the example above.")],
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler.")
+                         ] = None,
+    slurm: Annotated[bool, typer.Option(
+        help="Run on SLURM jobs, per the study's \\[slurm] table.")] = False,
+    store: Annotated[Path | None, typer.Option(help="Zarr store (overrides the study's).")
+                     ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run a function over a grid of settings × seeds on Dask; resume by running it again.
+
+    The function returns a dict of numbers (or small arrays); a cell that
+    raises is recorded with its message and the others go on. Without
+    --scheduler or --slurm, a local cluster of one worker process per core
+    runs the cells. The results are printed and stay in the store (open it
+    with xarray.open_zarr, or run the same command again).
+
+    Example study file (study.toml), for train(width=..., lr=..., seed=...):
+
+        function = "mystudy.py:train"    # or "package.module:function"
+        store = "runs/width-lr.zarr"
+        seeds = 3                        # or a list: [0, 1, 2]
+        retries = 1
+        \\[grid]
+        width = [64, 256, 1024]
+        lr = [0.1, 0.01]
+        \\[slurm]                          # used with --slurm (dask-jobqueue)
+        cores = 4
+        memory = "16GB"
+        walltime = "01:00:00"
+        jobs = 4
+    """
+    import importlib
+    import tomllib
+
+    import cloudpickle
+
+    from occamlab import runs
+    from occamlab._load import load_object
+
+    cluster = None
+    try:
+        if scheduler is not None and slurm:
+            raise ValueError("give --scheduler or --slurm, not both")
+        try:
+            spec = tomllib.loads(study.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"could not read the study file {study}: {e}") from None
+        unknown = set(spec) - {"function", "grid", "seeds", "store", "retries", "slurm"}
+        if unknown or "function" not in spec or "grid" not in spec:
+            raise ValueError(f"the study file needs 'function' and a [grid] table (and may have "
+                             f"seeds, store, retries, [slurm]); got keys {sorted(spec)}")
+        fn = load_object(spec["function"], "function")
+        if not spec["function"].split(":")[0].endswith(".py"):  # workers need not import it
+            cloudpickle.register_pickle_by_value(importlib.import_module(fn.__module__))
+        if slurm:
+            cluster = runs.slurm_cluster(**spec.get("slurm", {}))
+        ds = runs.sweep(fn, spec["grid"], seeds=spec.get("seeds", 1),
+                        store=store or spec.get("store", "runs/sweep.zarr"),
+                        client=cluster or scheduler, retries=spec.get("retries", 1),
+                        progress=not quiet)
+    except (ValueError, TypeError, ImportError) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.secho("interrupted: finished cells are kept in the store; run the same command "
+                    "again to resume", err=True, fg="yellow")
+        raise typer.Exit(130) from None
+    finally:
+        if cluster is not None:
+            cluster.close()
+    typer.echo(str(ds))

@@ -89,7 +89,7 @@ def compare(theory: Any, measurement: Measurement, *, target_power: Any = None,
     Arguments:
         theory: a :class:`Prediction` made at ``measurement.n``, or a spectrum
             (:class:`~occamlab.spectra.Spectrum` or eigenvalues) to predict from with the
-            measurement's ridge and noise.
+            measurement's ridge and noise_var.
         measurement: from :func:`~occamlab.eigenlearning._measure`.
         target_power: target power per level, when ``theory`` is a spectrum without a target.
         pool_correction: for a pool measurement, convert the theory's pool error E into the
@@ -110,7 +110,7 @@ def compare(theory: Any, measurement: Measurement, *, target_power: Any = None,
                              f"measurement's {n.tolist()}")
     else:
         pred = predict(theory, n, target_power=target_power, ridge=measurement.ridge,
-                       noise=measurement.noise, **predict_kwargs)
+                       noise_var=measurement.noise_var, **predict_kwargs)
     test = pred.test_mse.reshape(-1).cpu()
     train = pred.train_mse.reshape(-1).cpu()
     corrected = pool_correction and measurement.pool_size is not None

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
+from occamlab._linalg import check_kernel_matrix
 from occamlab._result import Result
 from occamlab._torch import as_tensor, make_generator
 from occamlab.eigenlearning._measure import krr_fit
 from occamlab.eigenlearning._theory import _nonneg_float
-from occamlab.spectra._pool import check_kernel_matrix
 
 
 @dataclass(frozen=True, repr=False)

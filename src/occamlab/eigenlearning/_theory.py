@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
+from occamlab._linalg import check_psd
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 from occamlab.eigenlearning._sums import SpectrumSums
-from occamlab.spectra._spectrum import Spectrum
+from occamlab.spectra import Spectrum
 
 
 @dataclass(frozen=True, repr=False)
@@ -34,9 +35,9 @@ class Prediction(Result):
         train_mse: (δ/(nκ))²·E with δ the explicit ridge (0 for ridgeless regression, which
             interpolates).
         bias: squared bias Σᵢ (1−Lᵢ)² pᵢ + tail power (the error of the mean predictor).
-        variance: (E₀ − 1)·(bias + ε²); ``test_mse = bias + variance + noise``.
+        variance: (E₀ − 1)·(bias + ε²); ``test_mse = bias + variance + noise_var``.
         ridge: the explicit ridge δ; effective_ridge adds the tail trace when it is used.
-        noise: label-noise variance ε².
+        noise_var: label-noise variance ε².
         eigenvalues, multiplicities: the spectrum's levels (L,), for :attr:`learnabilities`.
     """
 
@@ -49,7 +50,7 @@ class Prediction(Result):
     variance: torch.Tensor
     ridge: float
     effective_ridge: float
-    noise: float
+    noise_var: float
     eigenvalues: torch.Tensor
     multiplicities: torch.Tensor
 
@@ -85,21 +86,25 @@ def _nonneg_float(x: Any, name: str) -> float:
     return x
 
 
+def reject_unexpected(unexpected: dict[str, Any], fn: str) -> None:
+    """A ``TypeError`` for keyword arguments ``fn`` does not take; ``noise`` names ``noise_var``."""
+    if "noise" in unexpected:
+        raise TypeError(f"{fn}() takes noise_var, the label-noise variance ε², not noise; for "
+                        f"noise of standard deviation σ pass noise_var=σ**2")
+    if unexpected:
+        raise TypeError(f"{fn}() got an unexpected keyword argument {next(iter(unexpected))!r}")
+
+
 def _levels(eigenvalues: Any, multiplicities: Any, target_power: Any
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     lam = as_tensor(eigenvalues, "eigenvalues", dtype=torch.float64, ndim=1)
     if lam.shape[0] == 0:
         raise ValueError("eigenvalues is empty; give at least one level")
-    lam_min, lam_max = float(lam.min()), float(lam.max())
-    # Eigenvalues from a backward-stable solver can be negative by rounding (~1e-13 of the
-    # largest); anything beyond that means the kernel is not positive semi-definite.
-    if lam_min < -1e-10 * max(lam_max, 0.0):
-        raise ValueError(
-            f"eigenvalues must be ≥ 0 (a positive semi-definite kernel); the most negative is "
-            f"{lam_min:.6g} at index {int(torch.argmin(lam))} (largest {lam_max:.6g})")
+    lam_max = float(lam.max())
+    # L eigenvalues of a kernel, as from an L × L eigensolver: negative only by rounding
+    lam = check_psd(lam, "the kernel of these eigenvalues", lam_max, lam.shape[0])
     if lam_max <= 0:
         raise ValueError("eigenvalues are all zero; the kernel learns nothing")
-    lam = lam.clamp_min(0.0)
     if multiplicities is None:
         mult = torch.ones_like(lam)
     else:
@@ -235,8 +240,9 @@ def _resolve(eigenvalues: Any, target_power: Any, multiplicities: Any, tail_trac
 
 
 def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicities: Any = None,
-            ridge: float = 0.0, noise: float = 0.0, tail_trace: float | None = None,
-            tail_power: float | None = None, tail_as_ridge: bool = True) -> Prediction:
+            ridge: float = 0.0, noise_var: float = 0.0, tail_trace: float | None = None,
+            tail_power: float | None = None, tail_as_ridge: bool = True,
+            **unexpected: Any) -> Prediction:
     """Predicted test and train MSE of kernel ridge regression with n samples (REFERENCES §2).
 
     With eigenvalues λᵢ (multiplicity mᵢ), target power pᵢ per level and label noise ε²:
@@ -252,7 +258,8 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
         multiplicities: (L,) modes per level (default 1).
         ridge: explicit ridge δ ≥ 0: kernel regression solves
             (K + δ·I)α = y with K the n×n kernel matrix (as in :func:`measure`).
-        noise: label-noise variance ε² ≥ 0.
+        noise_var: label-noise variance ε² ≥ 0 (a variance: noise of standard deviation σ
+            is ``noise_var=σ**2``).
         tail_trace: kernel trace beyond the levels; with ``tail_as_ridge`` it is added to the
             ridge, because modes with λ ≪ κ act exactly like ridge (REFERENCES §2 warns that
             omitting it shifts predictions by 10–20% at n ~ 10³).
@@ -264,13 +271,14 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
 
     Raises:
         ValueError: negative eigenvalues beyond rounding (naming the most negative), mismatched
-        lengths, n ≤ 0, ridge < 0, noise < 0, NaN or Inf anywhere, or ridgeless with n ≥ the
+        lengths, n ≤ 0, ridge < 0, noise_var < 0, NaN or Inf anywhere, or ridgeless with n ≥ the
         number of modes.
     """
     lam, mult, power, tail_trace, tail_power = _resolve(eigenvalues, target_power,
                                                         multiplicities, tail_trace, tail_power)
     ridge = _nonneg_float(ridge, "ridge")
-    noise = _nonneg_float(noise, "noise")
+    reject_unexpected(unexpected, "predict")
+    noise_var = _nonneg_float(noise_var, "noise_var")
     delta = ridge + (tail_trace if tail_as_ridge else 0.0)
     n_t = _sample_sizes(n, lam.device)
     sums = SpectrumSums(lam, mult, power)
@@ -279,14 +287,14 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
     sq, miss = sums.sq(kv), sums.miss(kv)
     e0 = nv / (nv - sq)
     bias = miss + tail_power
-    test = e0 * (bias + noise)
+    test = e0 * (bias + noise_var)
     train = (ridge / (nv * kv)) ** 2 * test
     shape = n_t.shape
     return Prediction(
         n=n_t, kappa=kappa, overfitting_coefficient=e0.reshape(shape),
         test_mse=test.reshape(shape), train_mse=train.reshape(shape), bias=bias.reshape(shape),
-        variance=((e0 - 1) * (bias + noise)).reshape(shape), ridge=ridge,
-        effective_ridge=delta, noise=noise, eigenvalues=lam, multiplicities=mult)
+        variance=((e0 - 1) * (bias + noise_var)).reshape(shape), ridge=ridge,
+        effective_ridge=delta, noise_var=noise_var, eigenvalues=lam, multiplicities=mult)
 
 
 def learning_curve(spectrum: Any, ns: Any, **kwargs: Any) -> Prediction:

@@ -15,6 +15,7 @@ Residual blocks, concatenation, layer norm and local pooling compose the same wa
                     K.Dense())
 """
 
+from occamlab.kernels import predict
 from occamlab.kernels._activations import (
     ABRelu,
     Abs,
@@ -29,6 +30,12 @@ from occamlab.kernels._activations import (
     Tanh,
     activation,
 )
+from occamlab.kernels._after_kernel import (
+    AfterKernel,
+    KernelEvolution,
+    after_kernel,
+    kernel_evolution,
+)
 from occamlab.kernels._branching import (
     FanInConcat,
     FanInSum,
@@ -41,15 +48,19 @@ from occamlab.kernels._convergence import finite_width_error
 from occamlab.kernels._core import KernelResult, Layer, Serial, cosine_kernel, serial
 from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
 from occamlab.kernels._layers import Conv, Dense, Flatten, GlobalAvgPool
+from occamlab.kernels._linearize import Linearized, linearize
 from occamlab.kernels._mlp import mlp
 from occamlab.kernels._normalization import LayerNorm
+from occamlab.kernels._parameterization import CoordinateCheck, coordinate_check, mup_param_groups
 from occamlab.kernels._pooling import AvgPool
 from occamlab.kernels._spec import parse_spec
 
 __all__ = [
-    "ABRelu", "Abs", "Activation", "AvgPool", "Conv", "Dense", "Elementwise", "Erf",
-    "FanInConcat", "FanInSum", "FanOut", "Flatten", "Gelu", "GlobalAvgPool", "Identity",
-    "KernelResult", "Layer", "LayerNorm", "LeakyRelu", "Parallel", "Relu", "Serial", "Sign",
-    "Tanh", "activation", "cosine_kernel", "empirical_nngp", "empirical_ntk",
-    "finite_width_error", "mlp", "parallel", "parse_spec", "residual", "serial",
+    "ABRelu", "Abs", "Activation", "AfterKernel", "AvgPool", "Conv", "CoordinateCheck", "Dense",
+    "Elementwise", "Erf", "FanInConcat", "FanInSum", "FanOut", "Flatten", "Gelu", "GlobalAvgPool",
+    "Identity", "KernelEvolution", "KernelResult", "Layer", "LayerNorm", "LeakyRelu", "Linearized",
+    "Parallel", "Relu", "Serial", "Sign", "Tanh", "activation", "after_kernel", "coordinate_check",
+    "cosine_kernel", "empirical_nngp", "empirical_ntk", "finite_width_error", "kernel_evolution",
+    "linearize", "mlp", "mup_param_groups", "parallel", "parse_spec", "predict", "residual",
+    "serial",
 ]

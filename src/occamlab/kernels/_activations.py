@@ -99,8 +99,8 @@ class Activation(Layer):
         return out
 
     def module(self, shape: tuple[int, ...], width: int, out: int | None,
-               generator: torch.Generator, dtype: torch.dtype,
-               device: torch.device) -> tuple[torch.nn.Module, tuple[int, ...]]:
+               generator: torch.Generator, dtype: torch.dtype, device: torch.device,
+               parameterization: str = "ntk") -> tuple[torch.nn.Module, tuple[int, ...]]:
         return _ActModule(self), shape
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from occamlab._check import check_choice
 from occamlab._cosine import check_kind
 from occamlab._progress import track
 from occamlab._result import Result
@@ -33,7 +34,11 @@ from occamlab._torch import (
     num_threads,
 )
 
-__all__ = ["Layer", "State", "Flow", "Serial", "serial", "KernelResult", "cosine_kernel"]
+__all__ = ["Layer", "State", "Flow", "Serial", "serial", "KernelResult", "cosine_kernel",
+           "PARAMETERIZATIONS"]
+
+#: the parameterizations :meth:`Serial.network` builds.
+PARAMETERIZATIONS = ("ntk", "standard", "mup")
 
 # Entries of one block's NNGP array that ``batch_size=None`` aims for: 2**16 float64 entries
 # (512 KiB) keep the dozen elementwise passes of an activation in cache, which measured 3×
@@ -157,10 +162,19 @@ class Layer:
         raise NotImplementedError
 
     def module(self, shape: tuple[int, ...], width: int, out: int | None,
-               generator: torch.Generator, dtype: torch.dtype,
-               device: torch.device) -> tuple[nn.Module, tuple[int, ...]]:  # pragma: no cover
-        """The finite layer for input ``shape``; ``out`` overrides ``width`` for a readout."""
-        raise NotImplementedError
+               generator: torch.Generator, dtype: torch.dtype, device: torch.device,
+               parameterization: str = "ntk") -> tuple[nn.Module, tuple[int, ...]]:
+        """The finite layer for input ``shape``; ``out`` overrides ``width`` for a readout.
+
+        ``parameterization`` ("ntk", "standard", "mup"; see :meth:`Serial.network`) only
+        matters to layers with parameters; see :meth:`supports`.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    def supports(self, parameterization: str) -> bool:
+        """Whether :meth:`module` can build this layer in ``parameterization``: any for a layer
+        without parameters, only "ntk" unless a layer with a width says otherwise."""
+        return parameterization == "ntk" or not self.has_width
 
     @property
     def has_width(self) -> bool:
@@ -441,12 +455,33 @@ class Serial(Layer):
     def network(self, in_shape: Sequence[int], width: int, seed: int | None = 0, *,
                 out_dim: int = 1, dtype: torch.dtype | None = None,
                 device: torch.device | str = "cpu",
-                generator: torch.Generator | None = None) -> nn.Sequential:
-        """The finite network of this architecture, in NTK parameterization.
+                generator: torch.Generator | None = None,
+                parameterization: str = "ntk") -> nn.Sequential:
+        """The finite network of this architecture, in NTK, standard or μP parameterization.
 
-        Every Dense/Conv computes ``(w_std/√fan_in)·W·x + b_std·b`` with W, b standard normal
-        (Jacot et al. 2018, Eq. 1), so its empirical NTK at initialisation tends to
-        :meth:`kernel`'s NTK as ``width`` grows (fluctuations ~ 1/√width).
+        In NTK parameterization (the default) every Dense/Conv computes
+        ``(w_std/√fan_in)·W·x + b_std·b`` with W, b standard normal (Jacot et al. 2018, Eq. 1),
+        so its empirical NTK at initialisation tends to :meth:`kernel`'s NTK as ``width`` grows
+        (fluctuations ~ 1/√width). For one seed all three draw the same normals, rescaled: "ntk"
+        and "standard" give the same function at initialisation, μP's readout is 1/√fan_in
+        smaller (its output starts near 0); they differ in how training scales with width
+        (Yang & Hu 2021, arXiv 2011.14522, §3 and §5; the fan-in form of Yang et al. 2022,
+        arXiv 2203.03466, Table 3, SGD), with fan_in = features (or channels × taps) in and
+        fan_out out of a layer:
+
+        ============  =====================  ===================  ==========================
+        layer         "ntk"                  "standard"           "mup"
+        ============  =====================  ===================  ==========================
+        weight        W ~ N(0, 1),           W ~ N(0, w²/fan_in)  W ~ N(0, w²/fan_in); the
+                      times w/√fan_in                             readout N(0, w²/fan_in²)
+        bias          b ~ N(0, 1), times b   b ~ N(0, b_std²)     b ~ N(0, b_std²)
+        SGD LR        η everywhere           η everywhere         input weights η·fan_out,
+                                                                  hidden η, readout
+                                                                  η/fan_in, biases η·fan_out
+        ============  =====================  ===================  ==========================
+
+        The μP learning rates are per layer: train with
+        ``torch.optim.SGD(K.mup_param_groups(net, lr))``.
 
         Arguments:
             in_shape: one input's shape, ``(d,)``, ``(C, W)`` or ``(C, H, W)``.
@@ -455,11 +490,19 @@ class Serial(Layer):
             out_dim: outputs of the last Dense/Conv layer (the readout).
             dtype: parameter dtype (default: torch's default dtype).
             device: where the parameters live.
+            parameterization: "ntk", "standard" or "mup" (see above); a layer with parameters
+                that has no such parameterization is an error.
 
         Returns:
             ``torch.nn.Sequential`` mapping (N, *in_shape) to (N, out_dim).
         """
         width = check_positive_int(width, "width")
+        check_choice(parameterization, "parameterization", PARAMETERIZATIONS)
+        for i, layer in enumerate(self.layers):
+            if not layer.supports(parameterization):
+                raise ValueError(f"layer {i} ({layer!r}) cannot be built in "
+                                 f"parameterization={parameterization!r}; only Dense and Conv "
+                                 "have 'standard' and 'mup' (use parameterization='ntk')")
         out_dim = check_positive_int(out_dim, "out_dim")
         shape = tuple(int(s) for s in in_shape)
         if len(shape) not in (1, 2, 3) or min(shape) < 1:
@@ -469,11 +512,14 @@ class Serial(Layer):
         dtype = dtype or torch.get_default_dtype()
         device = torch.device(device)
         gen = make_generator(seed, generator)
-        last = max((i for i, layer in enumerate(self.layers) if layer.has_width), default=-1)
+        wide = [i for i, layer in enumerate(self.layers) if layer.has_width]
+        last = max(wide, default=-1)
         mods = []
         for i, layer in enumerate(self.layers):
             mod, shape = layer.module(shape, width, out_dim if i == last else None, gen,
-                                      dtype, device)
+                                      dtype, device, parameterization=parameterization)
+            if wide and i == wide[0] and getattr(mod, "role", "readout") != "readout":
+                mod.role = "input"  # its fan-in is the data's, not the width (μP's LR rule)
             mods.append(mod)
         return nn.Sequential(*mods)
 

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from occamlab._cosine import as_cosine_function, evaluate_cosine
+from occamlab._harmonics import gegenbauer, harmonic_multiplicity
+from occamlab._linalg import check_psd
 from occamlab._torch import check_positive_int
 from occamlab.spectra._spectrum import Spectrum
-from occamlab.tasks._synthetic import gegenbauer, harmonic_multiplicity
 
 
 @lru_cache(maxsize=16)
@@ -24,16 +25,6 @@ def _gauss_gegenbauer(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     from scipy.special import roots_gegenbauer
 
     return roots_gegenbauer(n, d / 2 - 1)
-
-
-def _check_levels(lam: torch.Tensor, name: str, atol: float) -> torch.Tensor:
-    lam_min = float(lam.min())
-    if lam_min < -atol:
-        k = int(torch.argmin(lam))
-        raise ValueError(
-            f"{name} is not positive semi-definite: its most negative eigenvalue is "
-            f"{lam_min:.6g} (level {k}); a kernel must have eigenvalues ≥ 0")
-    return lam.clamp_min(0.0)
 
 
 def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
@@ -72,7 +63,7 @@ def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
     P = gegenbauer(t, d, max_degree)
     lam = norm * (P * (w * Kt)).sum(1)
     k1 = float(evaluate_cosine(fn, torch.ones(1, dtype=torch.float64))[0])
-    lam = _check_levels(lam, "kernel", 1e-10 * max(abs(k1), float(lam.abs().max())))
+    lam = check_psd(lam, "kernel", max(abs(k1), float(lam.abs().max())), n_quad, where="degree")
     mult = torch.tensor([harmonic_multiplicity(d, k) for k in range(max_degree + 1)],
                         dtype=torch.int64)
     tail = k1 - float((lam * mult).sum())
@@ -110,8 +101,7 @@ def hypercube(kernel: Any, d: int, *, kind: str = "ntk", target_power: Any = Non
             terms.append(Kh[hh] * kraw)
         lam.append(math.fsum(terms) / 2**d)
     lam_t = torch.tensor(lam, dtype=torch.float64)
-    scale = max(abs(x) for x in Kh) * 2**d * 1e-14
-    lam_t = _check_levels(lam_t, "kernel", scale)
+    lam_t = check_psd(lam_t, "kernel", max(abs(x) for x in Kh), d + 1, where="degree")
     mult = torch.tensor([math.comb(d, k) for k in range(d + 1)], dtype=torch.int64)
     spec = Spectrum(eigenvalues=lam_t, multiplicities=mult, domain="hypercube")
     return spec if target_power is None else spec.with_target(target_power)
@@ -138,7 +128,7 @@ def circle(kernel: Any, M: int, *, kind: str = "ntk", target_power: Any = None) 
     j = torch.arange(M, dtype=torch.float64)
     row = evaluate_cosine(fn, torch.cos(2 * math.pi * j / M))
     lam = torch.fft.rfft(row).real / M
-    lam = _check_levels(lam, "kernel", 1e-12 * float(row.abs().max()) * M)
+    lam = check_psd(lam, "kernel", float(row.abs().max()), M, where="frequency")
     mult = torch.full((lam.shape[0],), 2, dtype=torch.int64)
     mult[0] = 1
     if M % 2 == 0:
