@@ -83,6 +83,9 @@ class Parallel(Layer):
     def has_width(self) -> bool:
         return any(b.has_width for b in self.branches)
 
+    def supports(self, parameterization: str) -> bool:
+        return all(b.supports(parameterization) for b in self.branches)
+
     def infer(self, flows: tuple[Flow, ...]) -> tuple[Flow, ...]:
         n = len(flows)
         if n != len(self.branches):

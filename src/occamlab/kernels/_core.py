@@ -330,6 +330,9 @@ class Serial(Layer):
     def has_width(self) -> bool:
         return any(layer.has_width for layer in self.layers)
 
+    def supports(self, parameterization: str) -> bool:
+        return all(layer.supports(parameterization) for layer in self.layers)
+
     def infer(self, flow):
         for i, layer in enumerate(self.layers):
             branched = isinstance(flow, tuple)
