@@ -92,6 +92,16 @@ def summary(rows: list[dict]) -> str:
                             if above >= len(saddles) / 2 else
                             "saddles and minima overlap in loss: bad minima or low saddles "
                             "exist here."))
+    for method in ("newton_mr", "gradient_norm"):
+        rest = [row for row in rows if row["method"] == method and row["outcome"] == "neither"]
+        if rest:
+            med = len(rest) // 2
+            gn = sorted(r["grad_norm"] for r in rest)[med]
+            fl = sorted(r["flatness"] for r in rest)[med]
+            lines.append(f"{method}: {len(rest)} runs stopped short of both (median ‖g‖ {gn:.2g}, "
+                         f"median ‖Hg‖/(‖H‖‖g‖) {fl:.2g}" + (
+                             ", approaching the gradient-flat threshold 1e-3)" if fl < 1e-2
+                             else ")"))
     flat = [row for row in rows if row["outcome"] == "gradient-flat"]
     if flat:
         lines.append(f"{len(flat)} runs ended on gradient-flat points (median ‖g‖ "
