@@ -469,8 +469,9 @@ def hessian(
 ) -> None:
     """Top and bottom Hessian eigenvalues, trace and spectral density of a saved model's loss.
 
-    Example: occamlab hessian --model net.py:make --checkpoint m.pt --data d.npz
-    --density-png density.png
+    Example (writes the density plot d.png):
+
+    occamlab hessian --model net.py:make --checkpoint m.pt --data d.npz --density-png d.png
 
     The data .npz holds inputs x (N, ...) and targets y; the loss is the mean over its rows.
     Eigenvalues by Lanczos (largest and smallest are algebraic), trace by Hutch++, density by
@@ -538,8 +539,9 @@ def connect(
 ) -> None:
     """Loss barriers between two saved models: straight line, after alignment, trained curve.
 
-    Example: occamlab connect --model net.py:make --checkpoint a.pt --checkpoint b.pt
-    --data d.npz --plot paths.png
+    Example (add --plot paths.png for a figure):
+
+    occamlab connect --model net.py:make --checkpoint a.pt --checkpoint b.pt --data d.npz
 
     Barrier = max over the path of L(t) − ½(L(0) + L(1)) (Git Re-Basin); "above chord" is
     max of L(t) − ((1−t)L(0) + tL(1)) (Entezari et al. 2022). Alignment needs an

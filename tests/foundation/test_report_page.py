@@ -17,17 +17,17 @@ def fake_section(sec, study):
     sec.text("hello <world>")
     sec.table([{"a": 1.0, "b": "x"}])
     fig, ax = plt.subplots()
-    ax.plot([0, 1], [0, 1])
+    ax.fill_between([0, 1], [0, 1])  # a filled triangle: half the axes
     sec.figure(fig, "line", caption="a line")
 
 
-def test_report_writes_page_and_resumes(tmp_path, monkeypatch):
+def test_report_writes_page_and_resumes(tmp_path, monkeypatch, ink):
     monkeypatch.setattr(study_mod, "SECTIONS", [("fake", "Fake", f"{__name__}:fake_section")])
     calls.clear()
     out = study_mod.run(tmp_path, quick=True, log=lambda s: None)
     html = out.read_text()
     assert "hello &lt;world&gt;" in html and "data:image/png;base64," in html
-    assert (tmp_path / "figures" / "fake_line.png").stat().st_size > 0
+    assert ink(tmp_path / "figures" / "fake_line.png") > 0.2  # the triangle; empty axes: 0.01
     study_mod.run(tmp_path, quick=True, log=lambda s: None)
     assert calls == [True]  # second run kept the finished section
     study_mod.run(tmp_path, quick=True, fresh=True, log=lambda s: None)

@@ -294,3 +294,16 @@ def test_spec_grammar_for_the_new_layers():
         K.parse_spec("dense residual(relu dense")
     with pytest.raises(ValueError, match="takes numbers, names or key=value, not layers"):
         K.parse_spec("dense(relu dense(w=2)) dense")
+
+
+def test_cosine_kernel_of_a_residual_mlp_is_its_kernel_on_the_sphere():
+    arch = K.serial(K.Dense(W, 0.1), K.residual(K.Relu(), K.Dense(W, 0.1)), K.LayerNorm(),
+                    K.Relu(), K.Dense())
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 5))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True) * np.sqrt(5)  # |x|² = d
+    c = np.clip(x @ x.T / 5, -1, 1)
+    np.fill_diagonal(c, 1.0)
+    got = K.cosine_kernel(arch, d=5)(c)
+    # two routes to the same recursion (cosines from a matmul vs given), so rounding only
+    torch.testing.assert_close(got, arch.kernel(x).ntk, rtol=1e-12, atol=1e-13)

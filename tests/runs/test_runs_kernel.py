@@ -45,7 +45,7 @@ def test_tiled_kernel_equals_arch_kernel_and_resumes(client, tmp_path):
 def test_rectangular_kernel_on_cluster(client, tmp_path):
     x1, x2 = signals(70, 1), signals(45, 2)
     sk = runs.kernel(ARCH, x1, x2, store=tmp_path / "r.zarr", tile=32, client=client,
-                     progress=False)
+                     batch_size=7, progress=False)
     assert sk.tiles == 3 * 2 and sk.shape == (70, 45)
     ref = ARCH.kernel(x1, x2)
     torch.testing.assert_close(sk.load().ntk, ref.ntk, rtol=0, atol=1e-12)
@@ -100,6 +100,8 @@ def test_bad_kernel_arguments(tmp_path):
         runs.kernel("dense", np.ones((3, 2)), store=tmp_path / "a.zarr", client="sync")
     with pytest.raises(ValueError, match="tile must be an integer ≥ 1"):
         runs.kernel(ARCH, signals(3, 0), store=tmp_path / "a.zarr", tile=0, client="sync")
+    with pytest.raises(ValueError, match="device must be a torch device"):
+        runs.kernel(ARCH, signals(3, 0), store=tmp_path / "a.zarr", device="gpu", client="sync")
     with pytest.raises(ValueError, match="same feature shape"):
         runs.kernel(ARCH, signals(3, 0), torch.ones(2, 1, 5), store=tmp_path / "a.zarr",
                     client="sync")

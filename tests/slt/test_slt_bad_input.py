@@ -59,12 +59,13 @@ def test_non_finite_data(setup):
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"chains": 0}, "chains must be ≥ 1"),
-    ({"draws": 0}, "draws must be ≥ 1"),
-    ({"burnin": -1}, "burnin must be ≥ 0"),
-    ({"sampler": "hmc"}, "sampler must be one of"),
-    ({"nbeta": -1.0}, "nbeta must be finite and > 0"),
-    ({"batch_size": 0}, "batch_size must be ≥ 1"),
+    ({"chains": 0}, "chains must be an integer ≥ 1, got 0"),
+    ({"draws": 0}, "draws must be an integer ≥ 1, got 0"),
+    ({"burnin": -1}, "burnin must be an integer ≥ 0, got -1"),
+    ({"sampler": "hmc"}, "sampler must be one of 'sgld', 'sgnht', 'rmsprop_sgld', got 'hmc'"),
+    ({"nbeta": -1.0}, "nbeta must be a finite number > 0, got -1.0"),
+    ({"batch_size": 0}, "batch_size must be an integer ≥ 1, got 0"),
+    ({"max_steps": 1}, "max_steps must be an integer ≥ 2, got 1"),
 ])
 def test_bad_settings(setup, kw, match):
     t, m = setup
@@ -89,5 +90,5 @@ def test_wrong_types(setup):
 
 def test_calibrate_bad_grid(setup):
     t, m = setup
-    with pytest.raises(ValueError, match="step_sizes must be finite and > 0"):
+    with pytest.raises(ValueError, match="step_sizes must be a finite number > 0, got -1.0"):
         slt.calibrate(m, t.loss(), t.data, step_sizes=[1e-4, -1.0], progress=False)

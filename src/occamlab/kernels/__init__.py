@@ -30,6 +30,12 @@ from occamlab.kernels._activations import (
     Tanh,
     activation,
 )
+from occamlab.kernels._after_kernel import (
+    AfterKernel,
+    KernelEvolution,
+    after_kernel,
+    kernel_evolution,
+)
 from occamlab.kernels._branching import (
     FanInConcat,
     FanInSum,
@@ -50,10 +56,11 @@ from occamlab.kernels._pooling import AvgPool
 from occamlab.kernels._spec import parse_spec
 
 __all__ = [
-    "ABRelu", "Abs", "Activation", "AvgPool", "Conv", "CoordinateCheck", "Dense", "Elementwise",
-    "Erf", "FanInConcat", "FanInSum", "FanOut", "Flatten", "Gelu", "GlobalAvgPool", "Identity",
-    "KernelResult", "Layer", "LayerNorm", "LeakyRelu", "Linearized", "Parallel", "Relu", "Serial",
-    "Sign", "Tanh", "activation", "coordinate_check", "cosine_kernel", "empirical_nngp",
-    "empirical_ntk", "finite_width_error", "linearize", "mlp", "mup_param_groups", "parallel",
-    "parse_spec", "predict", "residual", "serial",
+    "ABRelu", "Abs", "Activation", "AfterKernel", "AvgPool", "Conv", "CoordinateCheck", "Dense",
+    "Elementwise", "Erf", "FanInConcat", "FanInSum", "FanOut", "Flatten", "Gelu", "GlobalAvgPool",
+    "Identity", "KernelEvolution", "KernelResult", "Layer", "LayerNorm", "LeakyRelu", "Linearized",
+    "Parallel", "Relu", "Serial", "Sign", "Tanh", "activation", "after_kernel", "coordinate_check",
+    "cosine_kernel", "empirical_nngp", "empirical_ntk", "finite_width_error", "kernel_evolution",
+    "linearize", "mlp", "mup_param_groups", "parallel", "parse_spec", "predict", "residual",
+    "serial",
 ]

@@ -83,13 +83,11 @@ class Parallel(Layer):
     def has_width(self) -> bool:
         return any(b.has_width for b in self.branches)
 
-    def _check_count(self, n: int) -> None:
+    def infer(self, flows: tuple[Flow, ...]) -> tuple[Flow, ...]:
+        n = len(flows)
         if n != len(self.branches):
             raise ValueError(f"parallel has {len(self.branches)} branches but receives {n}; "
                              f"use FanOut({len(self.branches)}) before it, or give {n} branches")
-
-    def infer(self, flows: tuple[Flow, ...]) -> tuple[Flow, ...]:
-        self._check_count(len(flows))
         out = []
         for i, (b, f) in enumerate(zip(self.branches, flows)):
             try:
@@ -108,7 +106,6 @@ class Parallel(Layer):
         return tuple(b.kernel_step(s) for b, s in zip(self.branches, sts))
 
     def module(self, shapes, width, out, generator, dtype, device, **kw):
-        self._check_count(len(shapes))
         if out is not None:
             raise ValueError("the readout (the last Dense/Conv) is inside a branch; end the "
                              "architecture with a Dense after FanInSum()/FanInConcat()")
@@ -176,9 +173,7 @@ class FanInSum(Layer):
         return _merge(sts, 1.0)
 
     def module(self, shapes, width, out, generator, dtype, device, **kw):
-        if any(tuple(s) != tuple(shapes[0]) for s in shapes):
-            raise ValueError(f"FanInSum needs branches of the same shape, got {list(shapes)}")
-        return _FanInSumModule(), tuple(shapes[0])
+        return _FanInSumModule(), tuple(shapes[0])  # shapes checked by infer
 
 
 class FanInConcat(Layer):
@@ -212,9 +207,6 @@ class FanInConcat(Layer):
         return _merge(sts, 1.0 / len(sts))
 
     def module(self, shapes, width, out, generator, dtype, device, **kw):
-        if any(tuple(s[1:]) != tuple(shapes[0][1:]) for s in shapes):
-            raise ValueError(f"FanInConcat needs branches of the same spatial shape, got "
-                             f"{list(shapes)}")
         return _FanInConcatModule(), (sum(s[0] for s in shapes), *shapes[0][1:])
 
 

@@ -330,10 +330,6 @@ class Serial(Layer):
     def has_width(self) -> bool:
         return any(layer.has_width for layer in self.layers)
 
-    @property
-    def takes_branches(self) -> bool:
-        return self.layers[0].takes_branches
-
     def infer(self, flow):
         for i, layer in enumerate(self.layers):
             branched = isinstance(flow, tuple)

@@ -40,17 +40,18 @@ def _sizes(value, name: str) -> tuple[int, ...]:
     return sizes
 
 
-def _geometry(n: int, k: int, s: int, padding: str) -> tuple[int, int]:
-    """(n_out, lo): output size and padding before the signal along one axis."""
+def _geometry(n: int, k: int, s: int, padding: str) -> tuple[int, int, int]:
+    """(n_out, lo, hi): output size and padding before and after the signal along one axis."""
     if padding == "valid":
-        return (n - k) // s + 1, 0
+        return (n - k) // s + 1, 0, 0
     n_out = -(-n // s)
-    return n_out, max((n_out - 1) * s + k - n, 0) // 2
+    pad = max((n_out - 1) * s + k - n, 0)
+    return n_out, pad // 2, pad - pad // 2
 
 
 def _matrix(n: int, k: int, s: int, padding: str, like: torch.Tensor) -> torch.Tensor:
     """A (n_out, n): row p averages the window of output position p (zeros count, or wrap)."""
-    n_out, lo = _geometry(n, k, s, padding)
+    n_out, lo, _ = _geometry(n, k, s, padding)
     rows = torch.arange(n_out, device=like.device)[:, None].expand(n_out, k)
     cols = rows * s + torch.arange(k, device=like.device) - lo
     if padding == "circular":
@@ -126,6 +127,8 @@ class AvgPool(Layer):
         p_out = math.prod(new)
 
         def pool(t: torch.Tensor, n_lead: int) -> torch.Tensor:
+            if len(mats) == 1:  # A·Σ·Aᵀ as two batched matrix products
+                return torch.matmul(torch.matmul(mats[0], t), mats[0].T)
             lead = t.shape[:n_lead]
             x = t.reshape(*lead, *st.spatial, *st.spatial)
             ns = len(st.spatial)
@@ -144,9 +147,7 @@ class AvgPool(Layer):
         window, stride = self._per_axis(len(spatial))
         pads: list[int] = []
         for n, k, s in zip(reversed(spatial), reversed(window), reversed(stride)):
-            n_out, lo = _geometry(n, k, s, self.padding)
-            total = 0 if self.padding == "valid" else max((n_out - 1) * s + k - n, 0)
-            pads += [lo, total - lo]  # F.pad lists the last axis first
+            pads += _geometry(n, k, s, self.padding)[1:]  # F.pad lists the last axis first
         pool = (nn.AvgPool1d if len(spatial) == 1 else nn.AvgPool2d)(window, stride)
         if any(pads):
             mode = "circular" if self.padding == "circular" else "constant"

@@ -110,3 +110,25 @@ def section(sec: Section, study) -> None:
         f"test MSE at n = {ns[-1]} is {learns} ({e_cnn:.3f} vs {e_mlp:.3f}). The prediction "
         f"matches the measurement within {100 * worst:.0f}% at every n shown"
         + (" (a small pool: the quick version)." if study.quick else "."), note=True)
+    if "ResCNN" in res:
+        sec.text(_residual_verdict(res, ns[-1]), note=True)
+
+
+def _residual_verdict(res: dict, n: int) -> str:
+    """What the residual CNN's numbers say beside the plain CNN's and the MLP's."""
+    names = list(res)
+    align = {k: r["alignment"] for k, r in res.items()}
+    mse = {k: float(r["comparison"].measured_test[-1]) for k, r in res.items()}
+    pred = {k: float(r["comparison"].predicted_test[-1]) for k, r in res.items()}
+    by_mse = sorted(names, key=mse.get)
+    best_align = max(names, key=align.get)
+    rel = mse["ResCNN"] / mse["CNN"] - 1
+    change = f"{100 * abs(rel):.0f}% {'lower' if rel < 0 else 'higher'}"
+    return (
+        f"The residual CNN (skip connections and local pooling): alignment "
+        f"{align['ResCNN']:.3f} (CNN {align['CNN']:.3f}, MLP {align['MLP']:.3f}), measured test "
+        f"MSE at n = {n} {mse['ResCNN']:.3f}, {change} than the plain CNN's (predicted "
+        f"{pred['ResCNN']:.3f}). Ranked by measured test MSE: {' < '.join(by_mse)}; the best "
+        f"aligned kernel is the {best_align}'s"
+        + (", the one that also learns best." if best_align == by_mse[0] else
+           f", while the {by_mse[0]} learns best: alignment alone does not rank them."))

@@ -28,6 +28,8 @@ SECTIONS: list[tuple[str, str, str]] = [
      "occamlab.report._design:section"),
     ("eigenlearning", "Kernel space: eigenspectra, alignment and eigenlearning on MNIST-1D",
      "occamlab.report._eigenlearning:section"),
+    ("dynamics", "Kernel space: training dynamics at infinite width and the kernel after training",
+     "occamlab.report._dynamics:section"),
     ("features", "Features: the neural feature ansatz and recursive feature machines",
      "occamlab.report._features:section"),
     ("llc", "Parameter space: the local learning coefficient of trained networks",

@@ -20,7 +20,35 @@ from typing import Any
 from occamlab._check import check_int, type_error
 from occamlab._progress import track
 
-__all__ = ["Executor", "Outcome", "executor", "say"]
+__all__ = ["Executor", "Outcome", "executor", "say", "worker_malloc"]
+
+_MALLOC_TUNED = False
+
+
+def worker_malloc() -> None:
+    """Let glibc reuse freed memory in this (worker) process: called first by every task.
+
+    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes glibc's mmap
+    threshold at 128 KiB: every temporary array above it (a kernel block's are MiBs) is then
+    mapped, zero-filled by the OS and unmapped again, op after op. That measured 1.7-2× slower
+    per kernel tile than the same process without it. These are glibc's own dynamic limits
+    (mmap above 32 MiB, trim when 64 MiB are free at the top of the heap).
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 << 20)
+    libc.mallopt(m_trim_threshold, 64 << 20)
 
 
 def say(message: str, enabled: bool = True) -> None:

@@ -22,7 +22,7 @@ from occamlab import kernels as K
 from occamlab._check import check_bool, check_choice, check_instance, check_int, value_error
 from occamlab._result import Result
 from occamlab._torch import as_tensor
-from occamlab.runs._cluster import check_retries, executor, say
+from occamlab.runs._cluster import check_retries, executor, say, worker_malloc
 from occamlab.runs._store import digest, open_store, require
 
 __all__ = ["kernel", "StoredKernel"]
@@ -77,6 +77,7 @@ def _tile_task(ij, arch, x1, x2, path, tile, ntk, device, batch_size):
     """On a worker: compute tile (i, j), write it (and its mirror), then its done mark."""
     import zarr
 
+    worker_malloc()
     i, j = ij
     group = zarr.open_group(path, mode="r+")
     r = slice(i * tile, min((i + 1) * tile, x1.shape[0]))

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from occamlab._check import check_bool, check_instance, check_int, type_error, value_error
-from occamlab.runs._cluster import check_retries, executor, say
+from occamlab.runs._cluster import check_retries, executor, say, worker_malloc
 from occamlab.runs._store import CellStore, as_values, digest
 
 __all__ = ["sweep", "llc_trajectory", "checkpoint_seed"]
@@ -80,6 +80,7 @@ def _cell_task(item, fn_blob):
     plain pickle first, which sends a ``functools.partial`` of a function registered with
     ``cloudpickle.register_pickle_by_value`` by reference.
     """
+    worker_malloc()
     _, settings, seed = item
     return as_values(_unpickled(fn_blob)(**settings, seed=seed))
 
@@ -180,6 +181,7 @@ _LLC_FIELDS = ("mean", "std", "se", "loss_star", "nbeta", "localization", "frac_
 def _llc_task(item, loss_fn, data, options):
     from occamlab import slt
 
+    worker_malloc()
     _, model, seed = item
     res = slt.llc(model, loss_fn, data, seed=seed, progress=False, **options)
     values = {k: getattr(res, k) for k in _LLC_FIELDS}
