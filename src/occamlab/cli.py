@@ -453,16 +453,12 @@ def llc(
 # --- landscape: Hessian spectra and mode connectivity of saved models ------------------------
 def _landscape_inputs(model: str, checkpoints: list[Path], data: Path, x_name: str,
                       y_name: str, loss: str):
-    from torch import nn as _nn
+    from occamlab._load import load_arrays, load_model, loss_by_name
 
-    from occamlab._load import load_arrays, load_model
-
-    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
-    if loss not in losses:
-        raise ValueError(f"--loss must be one of {list(losses)}, got {loss!r}")
+    loss_fn = loss_by_name(loss)
     nets = [load_model(model, c) for c in checkpoints]
     x, y = load_arrays(data, x_name, y_name)
-    return nets, (x, y), losses[loss]()
+    return nets, (x, y), loss_fn
 
 
 def _save_plot(ax, path: Path) -> None:
