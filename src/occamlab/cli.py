@@ -385,8 +385,10 @@ def llc(
                          ] = None,
     localization: Annotated[float | None, typer.Option(help="γ (default: calibrated).")] = None,
     chains: Annotated[int, typer.Option(help="Chains, run together.")] = 4,
-    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 200,
-    burnin: Annotated[int | None, typer.Option(help="Burn-in draws (default = draws).")] = None,
+    draws: Annotated[int | None, typer.Option(
+        help="Draws per chain (default: run until ESS ≥ 400, R-hat < 1.05).")] = None,
+    burnin: Annotated[int | None, typer.Option(help="Burn-in draws with --draws (default = "
+                                                    "draws).")] = None,
     thin: Annotated[int | None, typer.Option(help="Steps per draw (default: calibrated).")
                     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per chain per step.")] = None,
@@ -396,7 +398,8 @@ def llc(
                         ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the trace plot (.png, .pdf, .svg).")
                     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar or diagnostics.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or settings (failed diagnostics "
+                                             "still go to stderr).")] = False,
 ) -> None:
     """Estimate the local learning coefficient (LLC) of a saved model on its training data.
 
@@ -406,7 +409,8 @@ def llc(
             --data train.npz --loss mse --json llc.json --plot trace.png
 
     The .npz holds the training inputs (--x-name) and targets (--y-name); the checkpoint is a
-    state_dict (torch.save(model.state_dict(), path)).
+    state_dict (torch.save(model.state_dict(), path)). Exits with status 1 when every chain
+    diverged (no estimate).
     """
     import warnings
 
@@ -435,8 +439,8 @@ def llc(
                    f"{res.thin}), R-hat {res.rhat:.3f}, ESS {res.ess:.0f}, "
                    f"{100 * res.frac_below:.0f}% of draws below L(w*)")
         typer.echo(f"settings: {res.calibration}")
-        for w in caught:
-            typer.secho(f"warning: {w.message}", err=True, fg="yellow")
+    for w in caught:  # failed diagnostics always reach stderr
+        typer.secho(f"warning: {w.message}", err=True, fg="yellow")
     if json_out is not None:
         write_json(json_out, res.to_dict())
     if plot is not None:
@@ -448,6 +452,84 @@ def llc(
         ax = res.plot()
         save_figure(ax.figure, plot)
         plt.close(ax.figure)
+    if len(res.divergent) == res.chains:
+        typer.secho("error: every chain diverged: no LLC estimate; lower --step-size",
+                    err=True, fg="red")
+        raise typer.Exit(1)
+
+
+# --- kernels: infinite-width training dynamics (predict) -------------------------------------
+@app.command()
+def predict(
+    spec: Annotated[str, typer.Argument(help="Architecture spec (as for `occamlab kernel`).")],
+    data: Annotated[Path, typer.Option(help=".npz with x_train, y_train and optionally x_test, "
+                                            "y_test (integer labels become one-hot).")],
+    t: Annotated[str, typer.Option("--t", help="Comma-separated training times in units of "
+                                               "the learning rate; inf is t → ∞.")
+                 ] = "0,10,100,1000,inf",
+    get: Annotated[str, typer.Option(help="ntk (train every layer) or nngp (only the "
+                                          "readout).")] = "ntk",
+    diag_reg: Annotated[float, typer.Option(help="Adds diag_reg·tr(K)/n to the diagonal.")
+                        ] = 0.0,
+    learning_rate: Annotated[float, typer.Option(help="Times are multiplied by it.")] = 1.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the curves as JSON.")
+                        ] = None,
+) -> None:
+    """Predict the train/test MSE over training time of an infinitely wide network.
+
+    Example: occamlab predict "dense(w=1.41,b=0.1) relu dense" --data d.npz --t 0,10,100,inf
+
+    Gradient flow on ½·mean((f − y)²) of the infinite ensemble (Lee et al. 2019), as
+    neural-tangents' predict.gradient_descent_mse_ensemble; the expected MSE over
+    initialisations is the squared error of the ensemble mean plus its variance. Prints one row
+    per time; --json writes t, train_mse, test_mse (and the MSE of the mean).
+    """
+    import math
+
+    import numpy as np
+    import torch
+
+    from occamlab import kernels as K
+    from occamlab._io import write_json
+    from occamlab._load import load_arrays
+    from occamlab.kernels import predict as P
+
+    def targets(y: torch.Tensor) -> torch.Tensor:
+        if y.ndim == 1 and not y.is_floating_point():
+            return torch.nn.functional.one_hot(y.long()).to(torch.float64)
+        return y.to(torch.float64)
+
+    try:
+        times = [float(v) for v in t.split(",") if v.strip()]
+        if not times:
+            raise ValueError("--t needs at least one time, e.g. --t 0,10,100,inf")
+        arch = K.parse_spec(spec)
+        x, y = load_arrays(data, "x_train", "y_train")
+        with np.load(data) as f:
+            has_test = "x_test" in f.files and "y_test" in f.files
+        y = targets(y)
+        fn = P.gradient_descent_mse_ensemble(arch, x, y, learning_rate=learning_rate,
+                                             diag_reg=diag_reg)
+        curves = {"t": ["inf" if math.isinf(v) else v for v in times]}
+        sets = [("train", None, y)]
+        if has_test:
+            xt, yt = load_arrays(data, "x_test", "y_test")
+            sets.append(("test", xt, targets(yt)))
+        for name, inputs, target in sets:
+            g = fn(times, inputs, get, compute_cov=True)
+            err = ((g.mean - target) ** 2).mean((-2, -1))
+            var = g.covariance.diagonal(dim1=-2, dim2=-1).mean(-1)
+            curves[f"{name}_mse"] = (err + var).tolist()
+            curves[f"{name}_mse_of_mean"] = err.tolist()
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    head = "t" + "".join(f"  {n}_mse" for n, _, _ in sets)
+    typer.echo(head)
+    for i, ti in enumerate(times):
+        row = "inf" if math.isinf(ti) else f"{ti:g}"
+        typer.echo(row + "".join(f"  {curves[f'{n}_mse'][i]:.6g}" for n, _, _ in sets))
+    if json_out is not None:
+        write_json(json_out, curves)
 
 
 # --- landscape: Hessian spectra and mode connectivity of saved models ------------------------
@@ -693,3 +775,113 @@ def sweep(
         if cluster is not None:
             cluster.close()
     typer.echo(str(ds))
+
+
+# --- slt: the LLC over training, from a folder of checkpoints (resumable) ---------------------
+@app.command("llc-trajectory")
+def llc_trajectory(
+    model: Annotated[str, typer.Option(help="'module:factory' or 'file.py:factory' building "
+                                            "the network.")],
+    checkpoints: Annotated[str, typer.Option(help="Glob of state_dict files, e.g. "
+                                                  "'ckpts/*.pt'; the step is the last integer "
+                                                  "in each file name.")],
+    data: Annotated[Path, typer.Option(help=".npz with the training inputs and targets.")],
+    out: Annotated[Path, typer.Option(help="Output folder: trajectory.csv, trajectory.png, "
+                                           "one JSON per finished checkpoint.")
+                   ] = Path("llc-trajectory"),
+    relabel: Annotated[bool, typer.Option(help="Targets := each checkpoint's outputs "
+                                               "(regression losses; saddles and plateaus).")
+                       ] = False,
+    x_name: Annotated[str, typer.Option(help="Name of the inputs in the .npz.")] = "x",
+    y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
+    loss: Annotated[str, typer.Option(help="mse, cross-entropy, or gaussian-nll (with "
+                                           "--noise).")] = "mse",
+    noise: Annotated[float, typer.Option(help="σ of gaussian-nll.")] = 1.0,
+    chains: Annotated[int, typer.Option(help="Chains per checkpoint.")] = 4,
+    draws: Annotated[int | None, typer.Option(
+        help="Draws per chain (default: run until ESS ≥ 400, R-hat < 1.05).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    quiet: Annotated[bool, typer.Option(help="No progress bar (failed diagnostics still go to "
+                                             "stderr).")] = False,
+) -> None:
+    """Estimate the LLC at every checkpoint of a training run, all in one batched computation.
+
+    Example: occamlab llc-trajectory --model net.py:make --checkpoints 'ckpts/*.pt'
+    --data train.npz --loss gaussian-nll --relabel
+
+    Finished checkpoints are kept in OUT/checkpoints/ and skipped when the command is run again.
+    """
+    import glob
+    import json
+    import re
+    import warnings
+
+    import numpy as np
+    from torch import nn as _nn
+
+    from occamlab import slt
+    from occamlab._io import write_json, write_text, write_with
+    from occamlab._load import load_arrays, load_model
+    from occamlab.tasks import gaussian_nll
+
+    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
+    try:
+        if loss not in (*losses, "gaussian-nll"):
+            raise ValueError(f"--loss must be one of {[*losses, 'gaussian-nll']}, got {loss!r}")
+        loss_fn = gaussian_nll(noise) if loss == "gaussian-nll" else losses[loss]()
+        files = sorted(glob.glob(checkpoints))
+        if not files:
+            raise ValueError(f"--checkpoints {checkpoints!r} matches no file")
+        found = {}
+        for f in files:
+            nums = re.findall(r"\d+", Path(f).stem)
+            if not nums:
+                raise ValueError(f"checkpoint {f} has no step number in its name (e.g. "
+                                 f"step_100.pt)")
+            found[int(nums[-1])] = f
+        if len(found) != len(files):
+            raise ValueError("two checkpoint files have the same step number")
+        steps = sorted(found)
+        done_dir = out / "checkpoints"
+        done = {s: json.loads((done_dir / f"{s}.json").read_text()) for s in steps
+                if (done_dir / f"{s}.json").exists()}
+        todo = [s for s in steps if s not in done]
+        x, y = load_arrays(data, x_name, y_name)
+        if todo:
+            nets = [load_model(model, found[s]).eval() for s in todo]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", slt.LLCWarning)
+                traj = slt.trajectory(nets, loss_fn, (x, y), steps=todo, relabel=relabel,
+                                      chains=chains, draws=draws, seed=seed,
+                                      progress=not quiet)
+            for w in caught:
+                typer.secho(f"warning: {w.message}", err=True, fg="yellow")
+            for i, s in enumerate(todo):
+                r = traj.results[i]
+                done[s] = {"step": s, "file": found[s], "llc": r.mean, "se": r.se,
+                           "loss": float(traj.loss[i]), "rhat": r.rhat, "ess": r.ess,
+                           "stop": r.stop, "divergent": len(r.divergent)}
+                write_json(done_dir / f"{s}.json", done[s])
+    except (ValueError, TypeError) as e:
+        fail(str(e))
+    rows = [done[s] for s in steps]
+    cols = ["step", "file", "llc", "se", "loss", "rhat", "ess", "stop", "divergent"]
+    write_text(out / "trajectory.csv", "\n".join(
+        [",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    view = slt.Trajectory(steps=np.array(steps, dtype=float),
+                          llc=np.array([r["llc"] for r in rows], dtype=float),
+                          se=np.array([r["se"] for r in rows], dtype=float),
+                          loss=np.array([r["loss"] for r in rows], dtype=float), results=(),
+                          relabel=relabel)
+    ax = view.plot()
+    write_with(out / "trajectory.png", lambda p: ax.figure.savefig(p, dpi=110,
+                                                                   bbox_inches="tight",
+                                                                   format="png"))
+    plt.close(ax.figure)
+    typer.echo(f"{len(steps)} checkpoints ({len(steps) - len(todo)} kept from an earlier run); "
+               f"wrote {out / 'trajectory.csv'} and {out / 'trajectory.png'}")

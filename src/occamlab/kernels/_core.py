@@ -331,6 +331,9 @@ class Serial(Layer):
     def has_width(self) -> bool:
         return any(layer.has_width for layer in self.layers)
 
+    def supports(self, parameterization: str) -> bool:
+        return all(layer.supports(parameterization) for layer in self.layers)
+
     def infer(self, flow):
         for i, layer in enumerate(self.layers):
             branched = isinstance(flow, tuple)
@@ -368,13 +371,11 @@ class Serial(Layer):
         return st
 
     def module(self, shape, width, out, generator, dtype, device, **kw):
-        """The layers as one ``nn.Sequential`` (a branch of :func:`parallel`); ``out`` goes to
-        the last Dense/Conv."""
-        last = max((i for i, layer in enumerate(self.layers) if layer.has_width), default=-1)
+        """The layers as one ``nn.Sequential``: a branch of :func:`parallel`, which holds no
+        readout (``out`` is ``None``), so every Dense/Conv gets ``width``."""
         mods = []
-        for i, layer in enumerate(self.layers):
-            mod, shape = layer.module(shape, width, out if i == last else None, generator,
-                                      dtype, device, **kw)
+        for layer in self.layers:
+            mod, shape = layer.module(shape, width, None, generator, dtype, device, **kw)
             mods.append(mod)
         return nn.Sequential(*mods), shape
 

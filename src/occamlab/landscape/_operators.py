@@ -130,7 +130,7 @@ class GGNOperator(_ModelOperator):
         for b, c in enumerate(obj.weights):
             f, loss = obj.ggn_batch(b)
             out, pullback = vjp(f, w)
-            jv = vmap(lambda u, f=f: jvp(f, (w,), (u,))[1])(v)      # J v, (k, *out.shape)
+            jv = vmap(lambda u, f=f: jvp(f, (w,), (u,))[1])(v)  # J v, (k, *out.shape)
             hjv = hvp(loss, out.detach(), jv, batched=True)         # ∇²ℓ J v
             total += c * vmap(pullback)(hjv)[0]                     # Jᵀ ∇²ℓ J v
         return total

@@ -39,6 +39,8 @@ SECTIONS: list[tuple[str, str, str]] = [
      "occamlab.report._llc:section"),
     ("landscape", "Parameter space: Hessian spectrum, mode connectivity and loss surface",
      "occamlab.report._landscape:section"),
+    ("development", "Parameter space: development — the LLC over training and its stages",
+     "occamlab.report._development:section"),
 ]
 
 
