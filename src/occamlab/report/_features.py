@@ -81,15 +81,20 @@ def _shape(module: nn.Module) -> str:
     return f"{module.in_channels}→{module.out_channels} channels, {module.kernel_size[0]} taps"
 
 
-def _nfa_finding(results: dict, accuracy: dict, n_classes: int) -> str:
+def _nfa_finding(results: dict, accuracy: dict, n_classes: int, models: dict) -> str:
     """What the NFA rows show: the update's correlation, and where the raw correlation at
     initialisation is as high as after training."""
     parts = []
     for key, res in results.items():
+        model = models[f"trained_{key}"]
+
+        def name(layer: str, model: nn.Module = model) -> str:
+            return f"{type(model.get_submodule(layer)).__name__} {layer}"
+
         rows = [r for r in res.rows if not r["centered"]]
-        deltas = ", ".join(f"{r['layer']}: {r['corr_delta']:.2f}" for r in rows
+        deltas = ", ".join(f"{name(r['layer'])}: {r['corr_delta']:.2f}" for r in rows
                            if r["corr_delta"] == r["corr_delta"])
-        init_higher = [r["layer"] for r in rows if r["corr_init"] >= r["corr"]]
+        init_higher = [name(r["layer"]) for r in rows if r["corr_init"] >= r["corr"]]
         text = (f"the {key.upper()} (test accuracy {accuracy[key]:.3f}, chance "
                 f"{1 / n_classes:.2f}) has update correlations corr((W−W₀)ᵀ(W−W₀), AGOP^½) of "
                 f"{deltas or 'none defined'} by layer")
@@ -133,7 +138,7 @@ def section(sec: Section, study: Any) -> None:
                          "init: corr(W₀ᵀW₀)": r["corr_init"]})
     sec.table(rows, caption=f"NFA correlations with AGOP^½ per layer (chance test accuracy "
               f"{1 / data.n_classes:.2f})", digits=3)
-    sec.finding(_nfa_finding(results, accuracy, data.n_classes))
+    sec.finding(_nfa_finding(results, accuracy, data.n_classes, models))
     fig, axes = plt.subplots(2, 2, figsize=(8, 7.5))
     for row, key, what in ((0, "mlp", "MLP first Linear"), (1, "cnn", "CNN first Conv1d")):
         name = results[key].layers[0]
