@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from occamlab._torch import num_threads
 from occamlab.features import RFM, nfa
 from occamlab.report._page import Section
 
@@ -58,9 +59,14 @@ def trained_models(study: Any) -> dict[str, nn.Module]:
     ``init_mlp``, ``init_cnn`` (the same networks at initialisation). Seeded by ``study.seed``.
     """
     cache = study.cache
-    if "trained_mlp" in cache and "trained_cnn" in cache:
-        return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")
-                if k in cache}
+    if "trained_mlp" not in cache or "trained_cnn" not in cache:
+        with num_threads(1):
+            _train_models(study)
+    return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")}
+
+
+def _train_models(study: Any) -> None:
+    cache = study.cache
     data = study.data
     n = 1000 if study.quick else data.x_train.shape[0]
     epochs = 15 if study.quick else 40
@@ -72,7 +78,6 @@ def trained_models(study: Any) -> dict[str, nn.Module]:
         cache[f"init_{key}"] = copy.deepcopy(model).eval()
         _train(model, x, y, epochs, study.seed * 1000 + seed)
         cache[f"trained_{key}"] = model.eval()
-    return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")}
 
 
 def _shape(module: nn.Module) -> str:
@@ -107,6 +112,13 @@ def _nfa_finding(results: dict, accuracy: dict, n_classes: int, models: dict) ->
 
 
 def section(sec: Section, study: Any) -> None:
+    # small networks and cache-sized solves: one intra-op thread avoids a barrier per op, which
+    # on a busy machine costs more than the op (benchmarks/RESULTS.md, "Quality pass")
+    with num_threads(1):
+        _section(sec, study)
+
+
+def _section(sec: Section, study: Any) -> None:
     import matplotlib.pyplot as plt
 
     data = study.data
