@@ -9,14 +9,12 @@ network stays close to it (Lee et al. 2019, Thm. 2.1).
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
 from torch import nn
-from torch.func import jvp
 
 from occamlab._check import check_instance
-from occamlab._torch import call
+from occamlab._torch import call, jvp
 
 __all__ = ["linearize", "Linearized"]
 
@@ -54,12 +52,7 @@ class Linearized(nn.Module):
         theta0 = self.origin
         # attribute lookup, not get_parameter: under functional_call θ is a plain tensor
         delta = {k: _lookup(self.model, k) - theta0[k] for k in self._names}
-        with warnings.catch_warnings():
-            # torch's first forward-mode pass compiles its jvp decompositions with
-            # torch.jit.script and warns about that deprecation: torch's internals, not this API
-            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
-                                    category=DeprecationWarning)
-            f0, jd = jvp(lambda p: call(self.model, p, x), (theta0,), (delta,))
+        f0, jd = jvp(lambda p: call(self.model, p, x), (theta0,), (delta,))
         return f0 + jd
 
     def extra_repr(self) -> str:
