@@ -27,7 +27,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.func import grad, jvp, vjp, vmap
+from torch.func import grad, vjp, vmap
+
+from occamlab._torch import jvp
 
 __all__ = ["hvp", "grad_and_hvp", "hvp_fn", "METHODS"]
 

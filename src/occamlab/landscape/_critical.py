@@ -6,8 +6,9 @@ Bouchard 2021, Neural Computation 33, "Critical point-finding methods reveal gra
 of deep network losses", Sec. 2):
 
 - Newton-MR (Roosta, Liu, Xu & Mahoney 2018, arXiv 1810.07530, Alg. 1): p = MINRES(H, −g), the
-  minimum-residual solution of H p = −g in the Krylov space of (H, g) (minimum norm when H is
-  singular: Choi, Paige & Saunders 2011, MINRES-QLP), then a backtracking line search on ‖g‖²:
+  minimum-residual solution of H p = −g in the Krylov space of (H, g), stopped at relative
+  residual θ = ``minres_tol`` (minimum norm when H is singular: Choi, Paige & Saunders 2011,
+  MINRES-QLP), then a backtracking line search on ‖g‖²:
   the largest α ∈ {1, ½, ¼, …} with ‖g(w + αp)‖² ≤ ‖g‖² + 2ρα⟨p, Hg⟩, ρ = 10⁻⁴; ⟨p, Hg⟩ ≤ 0 for
   MINRES iterates, so p descends on ‖g‖².
 - gradient-norm minimization: steepest descent on ½‖g‖², d = −Hg, with the same backtracking
@@ -163,7 +164,8 @@ def _spectrum(obj: Objective, w: torch.Tensor, g: torch.Tensor, eig_tol: float,
 
 def critical_point(model: Any, loss_fn: Any = None, data: Any = None, *,
                    method: str = "newton_mr", tol: float = 1e-8, max_iter: int | None = None,
-                   krylov_iter: int | None = None, eig_tol: float = 1e-6,
+                   krylov_iter: int | None = None, minres_tol: float = 1e-2,
+                   eig_tol: float = 1e-6,
                    flat_tol: float = 1e-3, dense_max: int = 2000, batch_size: int | None = None,
                    dtype: torch.dtype = torch.float64) -> CriticalPoint:
     """Search for a critical point (∇L = 0) near a model's parameters or a function's x0.
@@ -177,6 +179,9 @@ def critical_point(model: Any, loss_fn: Any = None, data: Any = None, *,
         tol: converged when ‖∇L‖ ≤ tol.
         max_iter: outer iterations (default 100 for Newton-MR, 2,000 for gradient-norm).
         krylov_iter: most MINRES products per Newton step (default min(P, 200)).
+        minres_tol: inexactness θ of each Newton step, ‖Hp + g‖ ≤ θ‖g‖ (Roosta et al. 2018,
+            Alg. 1): early steps stay in the well-conditioned Krylov directions, and the
+            superlinear phase still converges since θ applies to the shrinking ‖g‖.
         eig_tol: relative threshold ε for zero eigenvalues (index and nullity).
         flat_tol: threshold on r = ‖Hg‖/(‖H‖‖g‖) for ``gradient_flat``.
         dense_max: largest P for which the exact (dense) spectrum is computed.
@@ -193,6 +198,7 @@ def critical_point(model: Any, loss_fn: Any = None, data: Any = None, *,
     eig_tol = check_real(eig_tol, "eig_tol", gt=0, lt=1)
     flat_tol = check_real(flat_tol, "flat_tol", gt=0, lt=1)
     dense_max = check_int(dense_max, "dense_max", ge=1)
+    minres_tol = check_real(minres_tol, "minres_tol", gt=0, lt=1)
     obj = make_objective(model, loss_fn, data, batch_size=batch_size, dtype=dtype)
     p = obj.n_params
     krylov_iter = min(p, 200) if krylov_iter is None else check_int(krylov_iter, "krylov_iter",
@@ -211,9 +217,10 @@ def critical_point(model: Any, loss_fn: Any = None, data: Any = None, *,
             break
         if it == max_iter:
             break
-        _, hg = obj.grad_hvp(w, g)
+        h = HessianOperator(obj, point=w)  # one batch: its gradient graph serves every product
+        hg = h @ g
         if method == "newton_mr":
-            d, _ = minres(lambda v, w=w: obj.grad_hvp(w, v)[1], -g, max_iter=krylov_iter)
+            d, _ = minres(h.__matmul__, -g, max_iter=krylov_iter, rtol=minres_tol)
             slope, alpha0 = float(d @ hg), 1.0
         else:
             d = -hg
