@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,26 +29,44 @@ def sleepy(x, seed):
     return {"y": float(x)}
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """Resident memory now, and (first) the peak since the last ``reset_peak``."""
+    return _status_mib("VmRSS")
+
+
+def peak_mib() -> float:
+    return _status_mib("VmHWM")
+
+
+def reset_peak() -> None:
+    """Linux: start the peak resident memory (VmHWM) afresh from the current one."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 ONE_TILE = """
-import resource, sys, numpy, torch, zarr
+import sys, numpy, torch, zarr
+sys.path.insert(0, sys.argv[3])
+from runs_overhead import peak_mib, reset_peak, rss_mib
 torch.set_num_threads(1)
+from occamlab.runs._cluster import worker_malloc
 from occamlab.report._kernels import architectures
+worker_malloc()  # as on a worker
 x, tile = torch.from_numpy(numpy.load(sys.argv[1])), int(sys.argv[2])
 arch = architectures()["CNN"]
 arch.kernel(x[:2])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = rss_mib()
+reset_peak()
 arch.kernel(x[:tile], x[tile:2 * tile])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(before, after)
+print(before, peak_mib())
 """
 
 
@@ -93,8 +110,8 @@ def main() -> None:
 
         x = tasks.mnist1d(n_train=args.n, n_test=1, seed=0).x_train.double()
         arch = architectures()["CNN"]
-        base = client.run(peak_rss_mib)
         now = client.run(rss_mib)
+        client.run(reset_peak)
         torch.set_num_threads(2)
         inproc, tiled = [], []
         for rep in range(args.repeats):  # interleaved, so that both see the same load
@@ -108,7 +125,7 @@ def main() -> None:
             print(f"  repeat {rep}: in-process {inproc[-1]:.1f} s, runs.kernel {tiled[-1]:.1f} s "
                   f"(ratio {tiled[-1] / inproc[-1]:.3f}); load {os.getloadavg()[0]:.1f}",
                   flush=True)
-        peak = client.run(peak_rss_mib)
+        peak = client.run(peak_mib)
         err = float((sk.load().ntk - ref.ntk).abs().max())
         ratios = sorted(b / a for a, b in zip(inproc, tiled))
         print(f"n = {args.n}: in-process arch.kernel (2 threads) best {min(inproc):.1f} s; "
@@ -119,14 +136,16 @@ def main() -> None:
         import numpy as np
 
         np.save(np_path, x.numpy())
-        out = subprocess.run([sys.executable, "-c", ONE_TILE, np_path, str(args.tile)],
+        out = subprocess.run([sys.executable, "-c", ONE_TILE, np_path, str(args.tile),
+                              os.path.dirname(os.path.abspath(__file__))],
                              capture_output=True, text=True, check=True).stdout.split()
         tb, ta = map(float, out)
         for w in peak:
-            print(f"worker {w}: RSS before {now[w]:.0f} MiB, peak before {base[w]:.0f} MiB, "
-                  f"peak after {peak[w]:.0f} MiB (+{peak[w] - base[w]:.0f} MiB)")
-        print(f"one process, one {args.tile}×{args.tile} tile: peak {tb:.0f} → {ta:.0f} MiB "
-              f"(+{ta - tb:.0f} MiB); store {sk.shape}: {2 * 8 * args.n ** 2 / 2**20:.1f} MiB")
+            print(f"worker {w}: resident {now[w]:.0f} MiB before the kernels, peak while "
+                  f"computing them {peak[w]:.0f} MiB (+{peak[w] - now[w]:.0f} MiB)")
+        print(f"one process computing one {args.tile}×{args.tile} tile: resident {tb:.0f} MiB, "
+              f"peak {ta:.0f} MiB (+{ta - tb:.0f} MiB); "
+              f"store {sk.shape}: {2 * 8 * args.n ** 2 / 2**20:.1f} MiB")
         print(f"load average {os.getloadavg()}")
 
 

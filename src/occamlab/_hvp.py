@@ -24,30 +24,16 @@ Nothing here is public API.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
-from torch.func import grad, jvp, vjp, vmap
+from torch.func import grad, vjp, vmap
 
-__all__ = ["hvp", "grad_and_hvp", "hvp_fn", "quiet_jvp", "METHODS"]
+from occamlab._torch import jvp
+
+__all__ = ["hvp", "grad_and_hvp", "hvp_fn", "METHODS"]
 
 METHODS = ("reverse", "forward")
-
-
-@contextmanager
-def quiet_jvp() -> Iterator[None]:
-    """Forward mode without torch's internal ``torch.jit.script`` deprecation notice.
-
-    On its first forward-mode pass torch compiles its own jvp decompositions with
-    ``torch.jit.script`` and warns that it is deprecated: torch's internals, not an API this
-    code calls, so that one message is not passed on to the user.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
-                                category=DeprecationWarning)
-        yield
 
 
 def _reverse(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, v: torch.Tensor,
@@ -65,10 +51,9 @@ def _reverse(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, v: tor
 def _forward(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, v: torch.Tensor,
              batched: bool) -> tuple[torch.Tensor, torch.Tensor]:
     w, g_fn = w.detach(), grad(fn)
-    with quiet_jvp():
-        if not batched:
-            return jvp(g_fn, (w,), (v,))
-        return g_fn(w), vmap(lambda u: jvp(g_fn, (w,), (u,))[1])(v)
+    if not batched:
+        return jvp(g_fn, (w,), (v,))
+    return g_fn(w), vmap(lambda u: jvp(g_fn, (w,), (u,))[1])(v)
 
 
 def grad_and_hvp(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, v: torch.Tensor,

@@ -43,7 +43,7 @@ def test_cli_unrealizable_target_fails_with_closest_fit(tmp_path):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["dense relu dense", "--degree", "-1"], "degree must be ≥ 0"),
+    (["dense relu dense", "--degree", "-1"], "must be an integer ≥ 0, got -1"),
     (["dense relu dense", "--kind", "gp"], "kind must be 'ntk' or 'nngp'"),
     (["dense swish dense"], "swish"),
 ])

@@ -129,12 +129,14 @@ def test_declared_kinks_make_any_callable_exact():
 
 @pytest.mark.parametrize("degree", [-1, -5])
 def test_negative_degree_rejected(degree):
-    with pytest.raises(ValueError, match="degree must be ≥ 0"):
+    with pytest.raises(ValueError, match=r"degree \(the highest power of the series\) "
+                                         r"must be an integer ≥ 0, got -"):
         design.hermite_coefficients(torch.tanh, degree)
 
 
 def test_degree_wrong_type_rejected():
-    with pytest.raises(TypeError, match="degree must be an integer"):
+    with pytest.raises(TypeError, match=r"degree \(the highest power of the series\) must be an "
+                                        r"integer ≥ 0, got 2.5"):
         design.hermite_coefficients(torch.tanh, 2.5)
 
 

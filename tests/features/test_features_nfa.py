@@ -134,14 +134,14 @@ def test_result_table_plot_and_json():
     # Layer "2" was not changed: its update is zero, so its correlation is undefined.
     assert math.isnan(r.correlation("2", 0.5, which="corr_delta"))
     json.dumps(r.to_dict())
-    axes = r.plot("0", 0.5)
+    axes = r.plot(None, "0", 0.5)
     shown = axes[0].images[0].get_array()
     assert np.allclose(shown, (W.T @ W).numpy())
-    r.plot("0", 1.0, centered=True, delta=True)
+    r.plot(layer="0", power=1.0, centered=True, delta=True)
     with pytest.raises(ValueError, match="no row for layer='9'"):
         r.correlation("9")
     with pytest.raises(ValueError, match="no layer '9'"):
-        r.plot("9")
+        r.plot(layer="9")
     plain = nfa(net, X, progress=False)
     assert math.isnan(plain.rows[0]["corr_init"])
     with pytest.raises(ValueError, match="delta=True needs an initial model"):

@@ -130,3 +130,26 @@ def test_feature_dimension_mismatch_named():
         empirical_ntk(_mlp(), torch.zeros(4, 7, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"model could not be evaluated on x1 of shape \(4, 7\)"):
         empirical_nngp(_mlp(), torch.zeros(4, 7, dtype=torch.float64))
+
+
+def test_forward_mode_paths_surface_no_deprecation_warning():
+    # torch warns once per process, on its first forward-mode pass, that torch.jit.script (used
+    # inside torch) is deprecated; a fresh interpreter with DeprecationWarning as an error runs
+    # every forward-mode path of the library (the jvp NTK, linearize, forward-over-reverse HVPs)
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from torch import nn\n"
+        "from occamlab import kernels as K\n"
+        "from occamlab._hvp import hvp\n"
+        "net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()\n"
+        "x = torch.randn(5, 3, dtype=torch.float64)\n"
+        "K.empirical_ntk(net, x, method='jvp')\n"
+        "w = torch.randn(3, dtype=torch.float64)\n"
+        "hvp(lambda p: (p ** 3).sum(), w, torch.ones(3, dtype=torch.float64), method='forward')\n"
+    )
+    res = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]

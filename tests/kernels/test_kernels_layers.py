@@ -170,6 +170,19 @@ def test_network_modules_and_shapes():
     assert img.network((1, 5, 5), width=3)(torch.randn(2, 1, 5, 5)).shape == (2, 1)
 
 
+def test_branches_pass_the_parameterization_to_their_layers():
+    arch = K.serial(K.Dense(W), K.residual(K.Relu(), K.Dense(W, 0.1)), K.LayerNorm(), K.Relu(),
+                    K.Dense())
+    ntk = arch.network((5,), width=16, seed=0)
+    std = arch.network((5,), width=16, seed=0, parameterization="standard")
+    branch_ntk, branch_std = ntk[2].branches[0][1], std[2].branches[0][1]
+    # the same draws, scaled at initialisation instead of in the forward pass
+    torch.testing.assert_close(branch_std.weight * getattr(branch_std, "scale", 1.0),
+                               branch_ntk.weight * branch_ntk.scale)
+    x = torch.randn(3, 5)
+    torch.testing.assert_close(std(x), ntk(x), rtol=1e-5, atol=1e-5)  # same function, float32
+
+
 def test_channel_norm_matches_a_hand_written_one():
     x = torch.randn(3, 4, 6, dtype=torch.float64)
     net = K.serial(K.Conv(1), K.LayerNorm(eps=1e-5)).network((4, 6), width=4, out_dim=4,

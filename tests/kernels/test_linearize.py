@@ -26,7 +26,7 @@ def _gd(net, x, y, lr, steps):
 
 def test_linearized_model_starts_at_the_network_and_keeps_its_kernel():
     x, xt, _ = _data()
-    net = K.mlp(2, "erf", w_std=1.5, b_std=0.2).network((4,), 32, seed=1, dtype=torch.float64)
+    net = K.mlp(2, "erf", w_std=1.5, b_std=0.2).network((4,), 16, seed=1, dtype=torch.float64)
     lin = K.linearize(net)
     torch.testing.assert_close(lin(x), net(x), rtol=0, atol=0)
     assert [k for k, _ in lin.named_parameters()] == [f"model.{k}" for k, _ in
@@ -47,11 +47,11 @@ def test_linearized_model_starts_at_the_network_and_keeps_its_kernel():
 
 def test_gradient_descent_on_the_linearized_model_follows_gradient_descent_mse():
     x, xt, y = _data()
-    net = K.mlp(2, "relu", w_std=2**0.5, b_std=0.1).network((4,), 64, seed=0,
+    net = K.mlp(2, "relu", w_std=2**0.5, b_std=0.1).network((4,), 32, seed=0,
                                                             dtype=torch.float64)
     th, th_t = K.empirical_ntk(net, x), K.empirical_ntk(net, xt, x)
     n_y = y.numel()
-    lr, steps = 0.05 * predict.max_learning_rate(th, n_y), 100
+    lr, steps = 0.1 * predict.max_learning_rate(th, n_y), 50
     with torch.no_grad():
         f0, ft0 = net(x), net(xt)
     lin = _gd(K.linearize(net), x, y, lr, steps)

@@ -59,10 +59,7 @@ class HermiteActivation(nn.Module):
         a = as_tensor(coefficients, "coefficients", dtype=torch.float64, ndim=1)
         if a.shape[0] == 0:
             raise ValueError("coefficients must hold at least one entry (a₀)")
-        q = float(q)
-        if not math.isfinite(q) or q <= 0:
-            raise ValueError(f"q (the preactivation variance) must be a finite number > 0, "
-                             f"got {q}")
+        q = check_real(q, "q (the preactivation variance)", gt=0)
         self.register_buffer("coefficients", a.detach().clone())
         self.q = q
         self.fit = fit
@@ -75,6 +72,24 @@ class HermiteActivation(nn.Module):
         z = u / math.sqrt(self.q) if self.q != 1.0 else u
         return _hermite_sum(z, self.coefficients.to(device=u.device, dtype=u.dtype))
 
+    def plot(self, ax: Any = None, *, span: float = 3.0) -> Any:
+        """φ(u) over u ∈ [−span·√q, span·√q] (± span standard deviations of the preactivation).
+
+        Returns:
+            The Matplotlib axes drawn on (a new figure's when ``ax`` is None).
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        u = torch.linspace(-span, span, 401, dtype=torch.float64) * math.sqrt(self.q)
+        with torch.no_grad():
+            ax.plot(u.numpy(), self(u).numpy(), "C3")
+        ax.set_xlabel("preactivation u")
+        ax.set_ylabel("φ(u)")
+        ax.set_title(f"engineered activation (degree {self.degree})")
+        return ax
+
     def extra_repr(self) -> str:
         coefs = ", ".join(f"{float(a):.4g}" for a in self.coefficients)
         return f"coefficients=[{coefs}], q={self.q:g}"
@@ -86,7 +101,7 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
     """Engineer an activation whose one-hidden-layer network has the target kernel.
 
     Fits K(c) ≈ Σ bₖcᵏ with bₖ ≥ 0 (:func:`power_series`), then takes aₖ = sₖ√(bₖ/(k+1)) for
-    the NTK or aₖ = sₖ√bₖ for the NNGP (arXiv 2106.03186, §4; REFERENCES §3). The signs sₖ do
+    the NTK or aₖ = sₖ√bₖ for the NNGP (arXiv 2106.03186, §4). The signs sₖ do
     not change the kernel (only aₖ² enters) but do change the function and its finite-width
     training.
 
@@ -114,9 +129,7 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
     """
     kind = check_kind(kind)
     degree = check_degree(degree)
-    tol = float(tol)
-    if not tol >= 0:
-        raise ValueError(f"tol must be ≥ 0 (a fraction of max|K|), got {tol}")
+    tol = check_real(tol, "tol (a fraction of max|K|)", ge=0)
     if signs is None:
         s = torch.ones(degree + 1, dtype=torch.float64)
     else:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from occamlab._check import check_real
+from occamlab._check import check_int, check_real
 from occamlab._gaussian import gauss_hermite
 from occamlab._torch import as_tensor
 
@@ -23,11 +23,7 @@ __all__ = ["hermite", "gauss_hermite", "hermite_coefficients", "check_degree"]
 
 def check_degree(degree: Any, name: str = "degree") -> int:
     """Return ``degree`` as an int ≥ 0, or raise naming the problem."""
-    if isinstance(degree, bool) or not isinstance(degree, int | np.integer):
-        raise TypeError(f"{name} must be an integer ≥ 0, got {degree!r}")
-    if degree < 0:
-        raise ValueError(f"{name} must be ≥ 0 (the highest power of the series), got {degree}")
-    return int(degree)
+    return check_int(degree, f"{name} (the highest power of the series)", ge=0)
 
 
 def hermite(z: torch.Tensor | np.ndarray | float, degree: int) -> torch.Tensor:

@@ -107,7 +107,8 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
       ``y`` the (M,) or (M, C) pool targets. Each trial draws n pool points without
       replacement, fits, and measures the MSE on the other M − n points. Compare with a
       prediction from :func:`occamlab.spectra.from_kernel` through the finite-pool correction
-      ``E_heldout = (M·E − n·E_train)/(M − n)`` (REFERENCES §2), done by :func:`compare`.
+      ``E_heldout = (M·E − n·E_train)/(M − n)`` (Simon et al. 2023, arXiv 2110.03922), done
+      by :func:`compare`.
     - **fresh samples**: ``X`` is a sampler ``X(n, generator) → (n, d)`` and ``y`` a target
       function ``y(X) → (n,)`` or (n, C); training and ``n_test`` test points are drawn anew
       in every trial, i.i.d. from the sampler's distribution.
@@ -165,7 +166,7 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
     n_t = _check_ns(ns, M)
     if float(n_t.max()) > 0.2 * M:
         warnings.warn(f"n up to {int(n_t.max())} exceeds 0.2·M = {0.2 * M:g}: the finite-pool "
-                      "correction is less accurate there (REFERENCES §2)", stacklevel=2)
+                      "correction is less accurate there", stacklevel=2)
     U = None
     if n_modes:
         U = eigh(K)[1].flip(1)[:, :n_modes]

@@ -1,7 +1,7 @@
 """Eigenlearning: the predicted test and train error of kernel ridge regression from a spectrum.
 
 Simon, Dickens, Karkada, DeWeese, "The Eigenlearning Framework" (arXiv 2110.03922, TMLR 2023),
-eqs. (3)–(7) as summarized in REFERENCES §2; equivalently Bordelon, Canatar, Pehlevan 2020
+eqs. (3)–(7); equivalently Bordelon, Canatar, Pehlevan 2020
 (arXiv 2002.02561) and Jacot et al. 2020 (arXiv 2006.05797).
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from occamlab._check import check_real
 from occamlab._linalg import check_psd
 from occamlab._result import Result
 from occamlab._torch import as_tensor
@@ -77,13 +78,9 @@ class Prediction(Result):
 
 
 def _nonneg_float(x: Any, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, int | float) and not (
-            isinstance(x, torch.Tensor) and x.numel() == 1):
-        raise TypeError(f"{name} must be a number ≥ 0, got {x!r}")
-    x = float(x)
-    if not math.isfinite(x) or x < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {x}")
-    return x
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        x = x.reshape(())
+    return check_real(x, name, ge=0)
 
 
 def reject_unexpected(unexpected: dict[str, Any], fn: str) -> None:
@@ -140,7 +137,8 @@ def _sample_sizes(n: Any, device: torch.device) -> torch.Tensor:
 
 def solve_kappa(eigenvalues: Any, n: Any, *, multiplicities: Any = None,
                 ridge: float = 0.0, tol: float = 1e-13, max_iter: int = 200) -> torch.Tensor:
-    """κ > 0 solving ``Σᵢ mᵢλᵢ/(λᵢ+κ) + δ/κ = n`` for every n at once (REFERENCES §2).
+    """κ > 0 solving ``Σᵢ mᵢλᵢ/(λᵢ+κ) + δ/κ = n`` for every n at once (Simon et al. 2023,
+    arXiv 2110.03922, eq. 3).
 
     Safeguarded Newton in u = log κ on ``log N(e^u) = log n``: the left side decreases
     monotonically in u, so a bracket [lo, hi] with N(lo) ≥ n ≥ N(hi) is kept and a Newton step
@@ -243,7 +241,7 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
             ridge: float = 0.0, noise_var: float = 0.0, tail_trace: float | None = None,
             tail_power: float | None = None, tail_as_ridge: bool = True,
             **unexpected: Any) -> Prediction:
-    """Predicted test and train MSE of kernel ridge regression with n samples (REFERENCES §2).
+    """Predicted test and train MSE of kernel ridge regression with n samples (Simon et al. 2023).
 
     With eigenvalues λᵢ (multiplicity mᵢ), target power pᵢ per level and label noise ε²:
     κ solves ``Σ mᵢλᵢ/(λᵢ+κ) + δ/κ = n``; ``Lᵢ = λᵢ/(λᵢ+κ)``; ``E₀ = n/(n − Σ mᵢLᵢ²)``;
@@ -261,8 +259,8 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
         noise_var: label-noise variance ε² ≥ 0 (a variance: noise of standard deviation σ
             is ``noise_var=σ**2``).
         tail_trace: kernel trace beyond the levels; with ``tail_as_ridge`` it is added to the
-            ridge, because modes with λ ≪ κ act exactly like ridge (REFERENCES §2 warns that
-            omitting it shifts predictions by 10–20% at n ~ 10³).
+            ridge, because modes with λ ≪ κ act exactly like ridge (omitting it shifts
+            predictions by 10–20% at n ~ 10³).
         tail_power: target power beyond the levels (learnability ≈ 0 there).
         tail_as_ridge: add ``tail_trace`` to the ridge.
 
@@ -312,7 +310,8 @@ def learning_curve(spectrum: Any, ns: Any, **kwargs: Any) -> Prediction:
 def learnability(spectrum: Any, n: Any, target_power: Any = None, *,
                  multiplicities: Any = None, ridge: float = 0.0,
                  tail_as_ridge: bool = True) -> torch.Tensor:
-    """Predicted learnability of a target: ``L(f) = Σ Lᵢ pᵢ / Σ pᵢ`` (REFERENCES §2).
+    """Predicted learnability of a target: ``L(f) = Σ Lᵢ pᵢ / Σ pᵢ`` (Simon et al. 2023,
+    arXiv 2110.03922).
 
     It is the fraction of the target's power the learned function recovers on average
     (1 = learned, 0 = not at all); noise does not enter.

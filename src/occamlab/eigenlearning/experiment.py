@@ -100,7 +100,7 @@ def pool_curves(kernel: Any, X: Any, y: Any, ns: Any, *, ridge: float = 0.0,
 
     Integer labels become centred one-hot targets; float targets are used as they are. The
     prediction is on the pool distribution; measured KRR is on held-out pool points, compared
-    through the finite-pool correction (REFERENCES §2).
+    through the finite-pool correction (Simon et al. 2023, arXiv 2110.03922).
     """
     y = as_tensor(y, "y")
     if not y.is_floating_point():

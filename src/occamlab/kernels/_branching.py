@@ -18,14 +18,15 @@ states, shapes of the finite network and its tensors alike), as in neural-tangen
 Where the sum is not Gaussian the kernel is still exact for what follows it linearly:
 
 - neural-tangents raises when a summed branch is not Gaussian (raw inputs, or an activation's
-  output, as the identity branch of ``residual`` around a block that starts with an activation
-  sees). occamlab computes it: with at most one such branch the cross terms still vanish
-  (E[a·b'] = a·E[b'] = 0 for a zero-mean independent b), so the second moments add; the sum is
-  then marked non-Gaussian and an activation or layer norm right after it raises, as in
-  neural-tangents.
+  output: the identity branch of a residual block placed right after an activation, as in
+  ``relu residual(conv relu conv)``). occamlab computes it: with at most one such branch the
+  cross terms still vanish (E[a·b'] = a·E[b'] = 0 for a zero-mean independent b), so the second
+  moments add; the sum is then marked non-Gaussian and an activation or layer norm right after
+  it raises, as in neural-tangents.
 - Two branches without a Dense/Conv of their own (e.g. ``parallel(Identity(), Relu())``) are
-  functions of the same input, correlated: neural-tangents silently adds their kernels, which
-  is wrong (x + x has kernel 4Σ, not 2Σ); occamlab raises.
+  functions of the same input, correlated: neural-tangents adds their kernels anyway (with a
+  warning that independence is not verified), which is wrong (x + x has kernel 4Σ, not 2Σ);
+  occamlab raises.
 - A concatenation mixes channels with different kernels: neural-tangents marks it
   non-Gaussian, and so an activation or layer norm may not follow it directly (a Dense/Conv may).
 """
@@ -82,6 +83,9 @@ class Parallel(Layer):
     @property
     def has_width(self) -> bool:
         return any(b.has_width for b in self.branches)
+
+    def supports(self, parameterization: str) -> bool:
+        return all(b.supports(parameterization) for b in self.branches)
 
     def infer(self, flows: tuple[Flow, ...]) -> tuple[Flow, ...]:
         n = len(flows)

@@ -41,9 +41,10 @@ __all__ = ["Layer", "State", "Flow", "Serial", "serial", "KernelResult", "cosine
 PARAMETERIZATIONS = ("ntk", "standard", "mup")
 
 # Entries of one block's NNGP array that ``batch_size=None`` aims for: 2**16 float64 entries
-# (512 KiB) keep the dozen elementwise passes of an activation in cache, which measured 3×
-# faster than one 2000 × 2000 block. Blocks of at least 16 inputs bound Python overhead, unless
-# that would pass 2**22 entries (32 MiB) per array (position pairs of large images).
+# (512 KiB) keep the dozen elementwise passes of an activation in cache (several times faster
+# than one 2000 × 2000 block: benchmarks/RESULTS.md, "Quality pass"). Blocks of at least 16
+# inputs bound Python overhead, unless that would pass 2**22 entries (32 MiB) per array
+# (position pairs of large images).
 _AUTO_BLOCK_ENTRIES = 1 << 16
 _MAX_BLOCK_ENTRIES = 1 << 22
 _MIN_AUTO_BLOCK = 16
@@ -240,7 +241,7 @@ def _run_blocks(fn: Callable[[tuple[int, int]], None], pairs: list[tuple[int, in
     """Run ``fn`` on every block pair: on CPU, blocks in parallel threads, each op single-threaded.
 
     A block is cache-sized, so splitting each of its elementwise ops over cores gains little and
-    costs a barrier per op, which on a loaded machine measured 10× slower than one thread.
+    costs a thread barrier per op, which costs more than the op.
     Parallelism over blocks instead (torch releases the GIL inside ops) keeps every core busy
     without barriers. Outputs of different blocks never overlap.
     """
@@ -330,6 +331,9 @@ class Serial(Layer):
     def has_width(self) -> bool:
         return any(layer.has_width for layer in self.layers)
 
+    def supports(self, parameterization: str) -> bool:
+        return all(layer.supports(parameterization) for layer in self.layers)
+
     def infer(self, flow):
         for i, layer in enumerate(self.layers):
             branched = isinstance(flow, tuple)
@@ -367,13 +371,11 @@ class Serial(Layer):
         return st
 
     def module(self, shape, width, out, generator, dtype, device, **kw):
-        """The layers as one ``nn.Sequential`` (a branch of :func:`parallel`); ``out`` goes to
-        the last Dense/Conv."""
-        last = max((i for i, layer in enumerate(self.layers) if layer.has_width), default=-1)
+        """The layers as one ``nn.Sequential``: a branch of :func:`parallel`, which holds no
+        readout (``out`` is ``None``), so every Dense/Conv gets ``width``."""
         mods = []
-        for i, layer in enumerate(self.layers):
-            mod, shape = layer.module(shape, width, out if i == last else None, generator,
-                                      dtype, device, **kw)
+        for layer in self.layers:
+            mod, shape = layer.module(shape, width, None, generator, dtype, device, **kw)
             mods.append(mod)
         return nn.Sequential(*mods), shape
 
@@ -405,8 +407,13 @@ class Serial(Layer):
             dtype = x1.dtype if isinstance(x1, torch.Tensor) and x1.is_floating_point() \
                 else torch.float64
         x1 = as_tensor(x1, "x1", dtype=dtype, ndim=(2, 3, 4))
+        if x1.shape[0] == 0:
+            raise ValueError(f"x1 has no inputs (shape {tuple(x1.shape)}); give at least one")
         if x2 is not None:
             x2 = as_tensor(x2, "x2", dtype=dtype, device=x1.device, ndim=(2, 3, 4))
+            if x2.shape[0] == 0:
+                raise ValueError(f"x2 has no inputs (shape {tuple(x2.shape)}); give at least "
+                                 "one")
             if x2.shape[1:] != x1.shape[1:]:
                 raise ValueError(f"x1 and x2 must have the same feature shape, got "
                                  f"{tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}")

@@ -25,13 +25,12 @@ All three are blocked over the inputs (``batch_size``) so memory stays bounded.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import jacrev, jvp, vmap
+from torch.func import jacrev, vmap
 
 from occamlab._modules import Capture, check_eval_mode, find_submodule
 from occamlab._progress import track
@@ -40,6 +39,7 @@ from occamlab._torch import (
     batch_slices,
     call,
     check_positive_int,
+    jvp,
     model_device_dtype,
     trainable_params,
 )
@@ -231,13 +231,7 @@ def _jvp_ntk(model: nn.Module, params: dict, x1: torch.Tensor, x2: torch.Tensor 
         def push(t: dict) -> torch.Tensor:
             return jvp(lambda p: call(model, p, xa), (params,), (t,))[1].reshape(xa.shape[0], out)
 
-        with warnings.catch_warnings():
-            # On its first forward-mode pass torch compiles its own jvp decompositions with
-            # torch.jit.script and warns that torch.jit.script is deprecated: torch's internals,
-            # not an API this code calls, so that one message is not passed on to the user.
-            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
-                                    category=DeprecationWarning)
-            cols = vmap(push)(tangents)  # (b·O', a, O)
+        cols = vmap(push)(tangents)  # (b·O', a, O)
         theta = cols.reshape(nb, out, xa.shape[0], out).permute(2, 0, 3, 1)  # (a, b, O, O')
         return theta.diagonal(dim1=2, dim2=3).sum(-1) if trace else theta
 

@@ -12,10 +12,9 @@ import copy
 
 import torch
 from torch import nn
-from torch.func import jvp
 
 from occamlab._check import check_instance
-from occamlab._torch import call
+from occamlab._torch import call, jvp
 
 __all__ = ["linearize", "Linearized"]
 

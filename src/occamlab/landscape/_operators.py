@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import jvp, vjp, vmap
+from torch.func import vjp, vmap
 
-from occamlab._hvp import hvp, hvp_fn, quiet_jvp
-from occamlab._torch import unflatten
+from occamlab._hvp import hvp, hvp_fn
+from occamlab._torch import jvp, unflatten
 from occamlab.landscape._objective import Objective, make_objective
 
 __all__ = ["LinearOperator", "HessianOperator", "GGNOperator", "TensorOperator", "hessian",
@@ -130,8 +130,7 @@ class GGNOperator(_ModelOperator):
         for b, c in enumerate(obj.weights):
             f, loss = obj.ggn_batch(b)
             out, pullback = vjp(f, w)
-            with quiet_jvp():
-                jv = vmap(lambda u, f=f: jvp(f, (w,), (u,))[1])(v)  # J v, (k, *out.shape)
+            jv = vmap(lambda u, f=f: jvp(f, (w,), (u,))[1])(v)  # J v, (k, *out.shape)
             hjv = hvp(loss, out.detach(), jv, batched=True)         # ∇²ℓ J v
             total += c * vmap(pullback)(hjv)[0]                     # Jᵀ ∇²ℓ J v
         return total

@@ -4,8 +4,9 @@ Hoogland et al. (arXiv 2402.02364, §3) read developmental stages off λ̂(w_t) 
 the LLC rises when training learns new structure (loss falls while complexity grows) and falls
 when it simplifies. :func:`trajectory` gives λ̂ at K checkpoints; all K × C chains advance in one
 vectorized sampler run, each checkpoint with its own calibration (step size, localization, run
-length), and every random stream keyed by (checkpoint index, chain), so checkpoint k's estimate
-does not depend on how many others run beside it.
+length), and every random stream keyed by (checkpoint, chain) — the checkpoint's step when the
+steps are integers, else its index — so checkpoint k's estimate does not depend on how many
+others run beside it.
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ def trajectory(checkpoints: Any, loss_fn: Callable[[torch.Tensor, torch.Tensor],
             raise ValueError(f"steps has {step_arr.size} entries for {k} checkpoints")
         if k > 1 and not (np.diff(step_arr) > 0).all():
             raise ValueError(f"steps must be strictly increasing, got {step_arr.tolist()}")
+    # Random streams are keyed by the checkpoint's step when steps are integers (stable when
+    # checkpoints are added or a run resumes), else by its index.
+    integral = steps is not None and bool(np.all(step_arr == np.round(step_arr)))
+    keys = [int(v) for v in step_arr] if integral else list(range(k))
     like = select_params(trainable_params(template), params)
     device, dtype = model_device_dtype(template)
     _same_buffers(template, states, like)
@@ -218,10 +223,10 @@ def trajectory(checkpoints: Any, loss_fn: Callable[[torch.Tensor, torch.Tensor],
         if targets.shape[1:] != y.shape:
             raise ValueError(f"relabel: the model's outputs {tuple(targets.shape[1:])} do not "
                              f"have the targets' shape {tuple(y.shape)}")
-        centres = Centres(loss, w, x, targets, True, list(range(k)))
+        centres = Centres(loss, w, x, targets, True, keys)
         loss_star = [full_loss(loss, w[i], x, targets[i]) for i in range(k)]
     else:
-        centres = Centres(loss, w, x, y, False, list(range(k)))
+        centres = Centres(loss, w, x, y, False, keys)
         loss_star = train_loss
 
     def far_from_minimum(st: Settings, nbeta: float) -> None:

@@ -31,7 +31,7 @@ def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
            n_quad: int | None = None, target_power: Any = None) -> Spectrum:
     """Eigenvalues per degree of a dot-product kernel on the sphere S^{d-1} (radius √d).
 
-    By the Funk–Hecke formula with Gauss–Gegenbauer quadrature (REFERENCES §2):
+    By the Funk–Hecke formula (Atkinson & Han 2012, ch. 2) with Gauss–Gegenbauer quadrature:
     ``λ_k = Γ(d/2)/(√π·Γ((d−1)/2)) · ∫₋₁¹ K(t)·P_k(t)·(1−t²)^{(d−3)/2} dt`` with P_k the
     Gegenbauer polynomial of index d/2−1 normalized to P_k(1) = 1, multiplicity N(d, k), and the
     trace beyond ``max_degree``, ``K(1) − Σ_k N(d,k)·λ_k``, in ``tail_trace`` (Simon et al. 2023,
@@ -76,7 +76,7 @@ def hypercube(kernel: Any, d: int, *, kind: str = "ntk", target_power: Any = Non
     """The d+1 eigenvalues of a dot-product kernel on {−1, 1}^d, one per parity degree.
 
     ``λ_k = 2^{−d} Σ_h K(1 − 2h/d) Σ_j (−1)^j binom(k,j)·binom(d−k,h−j)`` (a Krawtchouk
-    transform; REFERENCES §2, Yang & Salman 2019, arXiv 1907.10599), multiplicity binom(d, k).
+    transform; Yang & Salman 2019, arXiv 1907.10599), multiplicity binom(d, k).
 
     Arguments:
         kernel: a callable c ↦ K(c) or an ``occamlab.kernels`` architecture.

@@ -62,7 +62,7 @@ def from_kernel(K_pool: Any, y_pool: Any = None, top_k: int | None = None, *,
 
     The uniform distribution on the pool has eigenvalues ``λᵢ = eigᵢ(K)/M`` and orthonormal
     eigenfunctions ``φᵢ = √M·uᵢ``, so a target has coefficients ``vᵢ = uᵢᵀy/√M``
-    (REFERENCES §2; Simon et al. 2023, arXiv 2110.03922, §3 and App. on real data).
+    (Simon et al. 2023, arXiv 2110.03922, §3 and App. on real data).
 
     Arguments:
         K_pool: (M, M) symmetric positive semi-definite kernel matrix. With ``top_k`` (randomized)
