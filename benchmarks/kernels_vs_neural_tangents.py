@@ -35,19 +35,23 @@ N, D, DEPTH = 2000, 100, 3
 def cnn_memory() -> None:
     """NTK of a 3-layer CNN with global average pooling on 2000 MNIST-1D signals (issue 2's
     memory goal: ≤ 4 GB peak). Run under ``/usr/bin/time -v`` for an outside measurement."""
-    import resource
-
     from occamlab.report._kernels import architectures
     from occamlab.tasks import mnist1d
 
     x = mnist1d(n_train=4000, n_test=1000, seed=42).x_train[:2000]
-    arch = architectures()["CNN"]
+    peak_memory(architectures()["CNN"], x, "CNN (3× conv(5, circular) + ReLU, GAP, Dense)")
+
+
+def peak_memory(arch, x, label: str) -> None:
+    """Time ``arch``'s NTK on ``x`` and print it with this process's peak resident memory."""
+    import resource
+
     t0 = time.perf_counter()
     k = arch.kernel(x, progress=True)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    print(f"CNN (3× conv(5, circular) + ReLU, GAP, Dense) NTK on X {tuple(x.shape)} float64: "
-          f"{wall:.1f} s, peak RSS {peak:.2f} GiB, ntk {tuple(k.ntk.shape)}")
+    print(f"{label} NTK on X {tuple(x.shape)} float64: {wall:.1f} s, peak RSS {peak:.2f} GiB, "
+          f"ntk {tuple(k.ntk.shape)}; load average {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -63,6 +67,15 @@ def main() -> None:
                     args.repeats)
     arch = K.mlp(DEPTH, "relu", w_std=2 ** 0.5, b_std=0.1, readout_w_std=1.0, readout_b_std=0.0)
     x = np.random.default_rng(1).standard_normal((N, D))
+    race(arch, x, peer, args.repeats, title="Infinite-width kernels vs neural-tangents 0.6.5",
+         command=f"benchmarks/kernels_vs_neural_tangents.py --repeats {args.repeats}",
+         task=f"NNGP+NTK, {DEPTH}-hidden-layer ReLU MLP, X ({N}, {D}) float64, x2 = None")
+
+
+def race(arch, x, peer: dict, repeats: int, *, title: str, command: str, task: str,
+         peer_name: str = "neural-tangents") -> None:
+    """Time ``arch.kernel(x)`` (first call, best of ``repeats``) against the peer's times, after
+    checking that the kernels agree (sums to 1e-10 relative); print a RESULTS.md section."""
     t0 = time.perf_counter()
     k = arch.kernel(x)
     first = time.perf_counter() - t0
@@ -70,19 +83,17 @@ def main() -> None:
         got = float(getattr(k, name).sum())
         if abs(got - ref) > 1e-10 * abs(ref):
             raise SystemExit(f"{name} disagrees with neural-tangents: {got} vs {ref}")
-    steady = best_of(lambda: arch.kernel(x), args.repeats)
+    steady = best_of(lambda: arch.kernel(x), repeats)
     rows = [
         ("occamlab, first call", first),
-        (f"occamlab, best of {args.repeats}", steady),
-        ("neural-tangents, first (jit-compiling) call", peer["first"]),
-        (f"neural-tangents jitted, best of {args.repeats}", peer["steady"]),
+        (f"occamlab, best of {repeats}", steady),
+        (f"{peer_name}, first (jit-compiling) call", peer["first"]),
+        (f"{peer_name} jitted, best of {repeats}", peer["steady"]),
     ]
-    print(f"## Infinite-width kernels vs neural-tangents 0.6.5 ({datetime.date.today()})\n")
-    print("Command: `.venv/bin/python benchmarks/kernels_vs_neural_tangents.py "
-          f"--repeats {args.repeats}`  ")
+    print(f"## {title} ({datetime.date.today()})\n")
+    print(f"Command: `.venv/bin/python {command}`  ")
     print(f"Machine: {machine()}; jax {peer['jax']}  ")
-    print(f"Task: NNGP+NTK, {DEPTH}-hidden-layer ReLU MLP, X ({N}, {D}) float64, x2 = None; "
-          "kernels agree to 1e-10.\n")
+    print(f"Task: {task}; kernels agree to 1e-10.\n")
     print("| run | wall time (s) |\n| --- | --- |")
     for name, t in rows:
         print(f"| {name} | {t:.4f} |")

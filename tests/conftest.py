@@ -23,3 +23,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def ink():
+    """The fraction of a PNG's pixels that are not near-white: what a figure actually drew.
+
+    An empty 8 × 3.5 in pair of axes inks 0.017 of its pixels (frames, ticks, labels); a line
+    plot ~0.06; a heat map fills most of its axes (> 0.5).
+    """
+    def fraction(path) -> float:
+        import matplotlib.pyplot as plt
+
+        img = plt.imread(path)[..., :3]
+        return float((img < 0.9).any(-1).mean())
+
+    return fraction

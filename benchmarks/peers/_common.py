@@ -21,6 +21,19 @@ def time_kernel_fn(kernel_fn, x, repeats: int) -> tuple[float, float, object]:
     return first, min(times), k
 
 
+def print_times(first: float, steady: float, k) -> None:
+    """The JSON line a kernel peer script ends with: times and checksums of the kernels."""
+    import json
+
+    import jax
+    import numpy as np
+
+    print(json.dumps({"first": first, "steady": steady,
+                      "ntk_sum": float(np.asarray(k.ntk).sum()),
+                      "nngp_sum": float(np.asarray(k.nngp).sum()),
+                      "jax": jax.__version__}))
+
+
 def build_mlp(arch: dict):
     """The benchmark's torch model from its JSON description: Linear layers of ``widths``,
     ReLU between them when ``relu``, biases when ``bias``."""

@@ -10,7 +10,6 @@ one JSON line with the times and a checksum of the kernels (to compare with occa
 
 from __future__ import annotations
 
-import json
 import sys
 
 import jax
@@ -18,7 +17,7 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from _common import time_kernel_fn  # noqa: E402
+from _common import print_times, time_kernel_fn  # noqa: E402
 from neural_tangents import stax  # noqa: E402
 
 
@@ -30,10 +29,7 @@ def main(n: int, d: int, depth: int, repeats: int) -> None:
     kernel_fn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
     x = np.random.default_rng(1).standard_normal((n, d))
     first, steady, k = time_kernel_fn(kernel_fn, x, repeats)
-    print(json.dumps({"first": first, "steady": steady,
-                      "ntk_sum": float(np.asarray(k.ntk).sum()),
-                      "nngp_sum": float(np.asarray(k.nngp).sum()),
-                      "jax": jax.__version__}))
+    print_times(first, steady, k)
 
 
 if __name__ == "__main__":

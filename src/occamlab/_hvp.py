@@ -13,6 +13,12 @@ Measured on a 784-64-64-10 tanh MLP with 1,000 samples on one CPU thread (2026-1
 vectors at once the vmapped pullback is 1.1× faster than autograd's ``is_grads_batched`` and 1.5×
 faster than vmapped forward-over-reverse. Forward-over-reverse also fails on
 ``nn.MSELoss`` in torch 2.13 ("ZeroTensors are immutable"). So ``"reverse"`` is the default.
+
+When many products are taken at one point (Lanczos, power iteration), :func:`hvp_fn` builds the
+gradient's graph once and keeps it, so that each product costs one backward pass through it
+(what PyHessian does): 3× faster per product on the same MLP, at the price of holding that graph
+(the activations of the data it was built on) until the function is dropped.
+
 Nothing here is public API.
 """
 
@@ -21,9 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.func import grad, jvp, vjp, vmap
+from torch.func import grad, vjp, vmap
 
-__all__ = ["hvp", "grad_and_hvp", "METHODS"]
+from occamlab._torch import jvp
+
+__all__ = ["hvp", "grad_and_hvp", "hvp_fn", "METHODS"]
 
 METHODS = ("reverse", "forward")
 
@@ -78,3 +86,23 @@ def hvp(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor, v: torch.Te
     ``w`` with ``fn`` summing their losses give all K products in one call.
     """
     return grad_and_hvp(fn, w, v, batched=batched, method=method)[1]
+
+
+def hvp_fn(fn: Callable[[torch.Tensor], torch.Tensor], w: torch.Tensor
+           ) -> tuple[torch.Tensor, Callable[..., torch.Tensor]]:
+    """∇f(w) and a function v ↦ H(w)·v that reuses one graph of ∇f for every product.
+
+    Returns:
+        ``(g, apply)``: ``apply(v)`` for v shaped like ``w``, ``apply(V, batched=True)`` for a
+        stack (k, *w.shape). The graph (memory of one evaluation of ``fn`` with
+        ``create_graph``) lives as long as ``apply``.
+    """
+    w = w.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(fn(w), w, create_graph=True)
+
+    def apply(v: torch.Tensor, batched: bool = False) -> torch.Tensor:
+        (hv,) = torch.autograd.grad(g, w, v, retain_graph=True, is_grads_batched=batched)
+        return hv.detach()
+
+    return g.detach(), apply

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -45,8 +46,55 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±Inf) replaced by ``None``, recursively through
+    dicts, lists and tuples, so that the JSON is valid (JSON has no NaN or Infinity)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2))
+    """Write ``obj`` as JSON, atomically; non-finite numbers become ``null``."""
+    return write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False))
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write a table (one dict per row, the first row's keys as columns) as CSV, atomically."""
+    import csv
+    import io
+
+    if not rows:
+        raise ValueError("a CSV table needs at least one row")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buf.getvalue())
+
+
+#: figure formats written from the file name's suffix
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def figure_format(path: str | os.PathLike, name: str = "plot") -> str:
+    """The figure format of ``path`` from its suffix (.png, .pdf, .svg), or a ``ValueError``
+    naming the valid suffixes; check it before computing what the figure shows."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS:
+        raise ValueError(f"{name} file {path} must end in .png, .pdf or .svg (the format is "
+                         f"taken from the suffix), got {Path(path).suffix or 'no suffix'!r}")
+    return suffix
+
+
+def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110) -> Path:
+    """Save a Matplotlib figure atomically in the format its suffix names (.png, .pdf, .svg)."""
+    fmt = figure_format(path)
+    return write_with(path, lambda p: fig.savefig(p, dpi=dpi, bbox_inches="tight", format=fmt))
 
 
 def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:

@@ -25,13 +25,23 @@ def load_object(spec: str, name: str = "object", what: str = "callable") -> Any:
             raise ValueError(f"{name} file {path} does not exist")
         s = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(s)
-        s.loader.exec_module(module)
+        try:
+            s.loader.exec_module(module)
+        except SyntaxError as e:
+            raise ValueError(f"{name} file {path} has a syntax error at line {e.lineno}: "
+                             f"{e.msg}") from None
+        except Exception as e:  # the user's module failed while it was being run
+            raise ValueError(f"{name} file {path} failed while it was imported: "
+                             f"{type(e).__name__}: {e}") from None
     else:
         sys.path.insert(0, str(Path.cwd()))
         try:
             module = importlib.import_module(mod_name)
         except ImportError as e:
             raise ValueError(f"could not import {name} module {mod_name!r}: {e}") from None
+        except SyntaxError as e:
+            raise ValueError(f"{name} module {mod_name!r} has a syntax error in {e.filename} at "
+                             f"line {e.lineno}: {e.msg}") from None
         finally:
             sys.path.pop(0)
     obj = getattr(module, fn_name, None)
@@ -58,13 +68,23 @@ def load_model(spec: str, checkpoint: str | Path | None = None) -> nn.Module:
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception as e:  # pickle refusing code, corrupt file
-            raise ValueError(
-                f"could not read checkpoint {checkpoint} as weights only: {e}"
-            ) from None
+            text = str(e)
+            if "Unsupported global" in text or "safe_globals" in text:
+                why = ("it holds Python objects, not only tensors (a whole pickled model?); "
+                       "save the weights with torch.save(model.state_dict(), path)")
+            else:
+                why = ("it is damaged or not a file written by torch.save; save the weights "
+                       "with torch.save(model.state_dict(), path)")
+            raise ValueError(f"could not read checkpoint {checkpoint} as weights only: {why}"
+                             ) from None
         if isinstance(state, dict):
             for key in ("state_dict", "model"):
                 if key in state and isinstance(state[key], dict):
                     state = state[key]
+        if not isinstance(state, dict):
+            raise ValueError(f"checkpoint {checkpoint} holds a {type(state).__name__}, not a "
+                             "state_dict; save the weights with "
+                             "torch.save(model.state_dict(), path)")
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
@@ -81,6 +101,10 @@ def load_arrays(path: str | Path, *names: str) -> tuple[torch.Tensor, ...]:
     if not path.exists():
         raise ValueError(f"data file {path} does not exist")
     if path.suffix == ".npy":
+        if len(names) > 1:
+            raise ValueError(f"{path.name} is a .npy file, which holds one array; this needs an "
+                             f".npz holding arrays named {list(names)} (write one with "
+                             f"np.savez(path, {', '.join(f'{n}=...' for n in names)}))")
         return (torch.as_tensor(np.load(path, allow_pickle=False)),)
     if path.suffix != ".npz":
         raise ValueError(f"data file must be .npz or .npy, got {path.name}")
@@ -89,3 +113,19 @@ def load_arrays(path: str | Path, *names: str) -> tuple[torch.Tensor, ...]:
         if missing:
             raise ValueError(f"{path.name} lacks array(s) {missing}; it has {f.files}")
         return tuple(torch.as_tensor(f[n]) for n in names)
+
+
+#: losses by the names the command line accepts
+LOSSES = ("mse", "cross-entropy", "gaussian-nll")
+
+
+def loss_by_name(name: str, noise: float = 1.0) -> nn.Module:
+    """The loss module called ``name`` (one of :data:`LOSSES`); ``noise`` is the σ of
+    ``gaussian-nll``."""
+    if name not in LOSSES:
+        raise ValueError(f"--loss must be one of {list(LOSSES)}, got {name!r}")
+    if name == "gaussian-nll":
+        from occamlab.tasks import gaussian_nll
+
+        return gaussian_nll(noise)
+    return nn.MSELoss() if name == "mse" else nn.CrossEntropyLoss()

@@ -27,6 +27,7 @@ __all__ = [
     "unflatten",
     "to_numpy",
     "num_threads",
+    "jvp",
 ]
 
 
@@ -196,7 +197,8 @@ def num_threads(n: int) -> Iterator[None]:
     """Run a block with ``n`` torch intra-op threads, restoring the setting afterwards.
 
     Small steps (a tiny model's SGLD step, a cache-sized kernel block) are faster on one thread:
-    each multithreaded op pays a barrier, which on a loaded 2-core machine measured 10–30× slower.
+    each multithreaded op pays a thread barrier that costs more than the op itself
+    (benchmarks/RESULTS.md, "Quality pass").
     """
     before = torch.get_num_threads()
     if n == before:
@@ -207,3 +209,20 @@ def num_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def jvp(func: Any, primals: Any, tangents: Any, **kwargs: Any) -> Any:
+    """``torch.func.jvp``, without passing on torch's notice about its own internals.
+
+    On its first forward-mode pass torch compiles its jvp decompositions with
+    ``torch.jit.script`` and warns that ``torch.jit.script`` is deprecated; no code of occamlab
+    calls that API, so this one message is not shown to the user.
+    """
+    import warnings
+
+    from torch.func import jvp as _jvp
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                                category=DeprecationWarning)
+        return _jvp(func, primals, tangents, **kwargs)

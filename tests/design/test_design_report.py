@@ -12,7 +12,7 @@ from _design_closed_forms import deep_relu_ntk  # noqa: E402, F401
 
 from occamlab.report._design import section  # noqa: E402
 from occamlab.report._page import Section  # noqa: E402
-from occamlab.report._study import SECTIONS, Study  # noqa: E402
+from occamlab.report._study import Study  # noqa: E402
 from occamlab.tasks import mnist1d  # noqa: E402
 
 
@@ -25,14 +25,9 @@ def ran(tmp_path_factory):
     return sec, study, out
 
 
-def test_section_listed_after_kernels():
-    keys = [k for k, _, _ in SECTIONS]
-    assert keys.index("design") == keys.index("kernels") + 1
-
-
-def test_section_figure_and_tables(ran):
+def test_section_figure_and_tables(ran, ink):
     sec, _, out = ran
-    assert (out / "design_kernel_and_activation.png").stat().st_size > 10_000
+    assert ink(out / "design_kernel_and_activation.png") > 0.04  # lines beyond empty axes
     html = sec.html()
     assert html.count("<img") == 1 and html.count("<table>") == 2
 

@@ -112,9 +112,11 @@ def test_too_low_degree_says_raise_degree():
 
 
 def test_bad_arguments_named():
-    with pytest.raises(ValueError, match="degree must be ≥ 0"):
+    with pytest.raises(ValueError, match=r"degree \(the highest power of the series\) "
+                                         r"must be an integer ≥ 0, got -"):
         design.power_series(lambda c: c, -1)
-    with pytest.raises(ValueError, match="degree must be ≥ 0"):
+    with pytest.raises(ValueError, match=r"degree \(the highest power of the series\) "
+                                         r"must be an integer ≥ 0, got -"):
         design.activation_for(lambda c: c, degree=-2)
     with pytest.raises(ValueError, match="kind must be 'ntk' or 'nngp'"):
         design.activation_for(lambda c: c, kind="gp")

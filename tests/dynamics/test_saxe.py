@@ -133,7 +133,8 @@ def _euler_first_order(res, lr):
     w0 = res.init_scale.numpy() ** (1 / depth)
     g = w ** (depth - 1) * (s - w ** depth)
     g0 = w0 ** (depth - 1) * (s - w0 ** depth)
-    delta = -(lr / 2) * g * np.log(g / g0)  # g per unit of flow time lr·step, as δ
+    # g per unit of flow time lr·step, as δ; g·log g → 0 where a mode has converged (g = 0)
+    delta = -(lr / 2) * g * np.log(np.where(g > 0, g, 1.0) / g0) * (g > 0)
     return depth * w ** (depth - 1) * delta
 
 

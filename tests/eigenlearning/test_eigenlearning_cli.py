@@ -14,7 +14,7 @@ from occamlab.cli import app
 SPEC = "dense(w=1.41421356237,b=0.1) relu dense(w=1.41421356237,b=0.1) relu dense"
 
 
-def test_cli_sphere_prediction_matches_library(tmp_path):
+def test_cli_sphere_prediction_matches_library(tmp_path, ink):
     out = tmp_path / "curve.csv"
     res = CliRunner().invoke(app, ["eigenlearn", SPEC, "--d", "6", "--target", "1:0.5,2:0.5",
                                    "--ns", "8,32", "--quiet", "-o", str(out)])
@@ -30,7 +30,7 @@ def test_cli_sphere_prediction_matches_library(tmp_path):
     pred = el.predict(spec, [8.0, 32.0], target_power=tp)
     np.testing.assert_allclose([float(r["predicted_test_mse"]) for r in rows],
                                pred.test_mse.numpy(), rtol=1e-12)
-    assert (tmp_path / "curve.png").stat().st_size > 1000
+    assert ink(tmp_path / "curve.png") > 0.03  # a curve and its points beyond empty axes
 
 
 def test_cli_data_pool_with_measurement(tmp_path):

@@ -30,7 +30,7 @@ def _sphere_case(degrees_power, noise, ns, trials, n_test, seed):
     target = lambda x: sum(math.sqrt(p) * sphere_harmonic(x, k)
                            for k, p in degrees_power.items())
     m = el.measure(kernels.cosine_kernel(ARCH, D), lambda n, g: sphere_points(n, D, generator=g),
-                   target, ns, trials=trials, noise=noise, n_test=n_test, seed=seed,
+                   target, ns, trials=trials, noise_var=noise, n_test=n_test, seed=seed,
                    progress=False)
     return el.compare(spec, m, target_power=tp)
 
@@ -56,7 +56,7 @@ def test_sphere_fast(target, noise):
     for k, p in target.items():
         tp[k] = p
     y = sum(math.sqrt(p) * sphere_harmonic(x, k) for k, p in target.items())
-    m = el.measure(K, None, y, [16, 64, 256], trials=8, noise=noise, seed=1, progress=False)
+    m = el.measure(K, None, y, [16, 64, 256], trials=8, noise_var=noise, seed=1, progress=False)
     c = el.compare(spectra.sphere(ARCH, D, max_degree=MAXDEG), m, target_power=tp,
                    pool_correction=False)
     assert not c.pool_corrected

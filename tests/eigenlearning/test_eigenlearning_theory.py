@@ -81,7 +81,7 @@ def test_million_modes_kappa_residual():
 def test_decomposition_and_train_error():
     # test = bias + variance + noise; train = (δ/(nκ))²·test (REFERENCES §2), exact algebra.
     lam = torch.arange(1, 101, dtype=torch.float64) ** -1.0
-    p = el.predict(lam, [10, 50], target_power=lam / lam.sum(), ridge=0.1, noise=0.2)
+    p = el.predict(lam, [10, 50], target_power=lam / lam.sum(), ridge=0.1, noise_var=0.2)
     torch.testing.assert_close(p.bias + p.variance + 0.2, p.test_mse, rtol=1e-12, atol=0)
     torch.testing.assert_close(p.train_mse, (0.1 / (p.n * p.kappa)) ** 2 * p.test_mse,
                                rtol=1e-12, atol=0)
@@ -141,7 +141,8 @@ def test_conservation_law_random_bases():
 def test_bad_input_errors():
     lam = torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)
     tp = torch.ones(3, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"eigenvalues must be ≥ 0.*most negative is -0\.2"):
+    with pytest.raises(ValueError, match=r"the kernel of these eigenvalues is not positive "
+                                         r"semi-definite: its most negative eigenvalue is -0\.2"):
         el.predict([1.0, -0.2, -0.1], 2, target_power=tp)
     with pytest.raises(ValueError, match=r"multiplicities must have one entry per eigenvalue"):
         el.predict(lam, 2, target_power=tp, multiplicities=[1, 2])
@@ -153,8 +154,8 @@ def test_bad_input_errors():
         el.learning_curve(lam, [-1.0], target_power=tp, ridge=1.0)
     with pytest.raises(ValueError, match=r"ridge must be a finite number ≥ 0"):
         el.predict(lam, 2, target_power=tp, ridge=-1e-3)
-    with pytest.raises(ValueError, match=r"noise must be a finite number ≥ 0"):
-        el.predict(lam, 2, target_power=tp, noise=-1.0)
+    with pytest.raises(ValueError, match=r"noise_var must be a finite number ≥ 0"):
+        el.predict(lam, 2, target_power=tp, noise_var=-1.0)
     with pytest.raises(ValueError, match=r"eigenvalues contains non-finite values \(1 NaN"):
         el.predict([1.0, math.nan, 0.1], 2, target_power=tp)
     with pytest.raises(ValueError, match=r"target_power contains non-finite"):
@@ -171,3 +172,21 @@ def test_bad_input_errors():
         el.predict(lam, 2)
     with pytest.raises(ValueError, match=r"multiplicities must be positive integers"):
         el.predict(lam, 2, target_power=tp, multiplicities=[1, 0, 2])
+
+
+def test_noise_is_named_noise_var_and_the_old_name_says_so():
+    lam = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    tp = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    # with no ridge and one pure level the noise enters as E₀·ε²: E = E₀·((1−L₀)² + ε²)
+    p = el.predict(lam, 2, target_power=tp, noise_var=0.25)
+    e0 = float(p.overfitting_coefficient)
+    L0 = float(p.learnabilities[0])
+    assert float(p.test_mse) == pytest.approx(e0 * ((1 - L0) ** 2 + 0.25), rel=1e-12)
+    assert p.noise_var == 0.25
+    with pytest.raises(TypeError, match=r"predict\(\) takes noise_var, the label-noise variance "
+                                        r"ε², not noise; .*noise_var=σ\*\*2"):
+        el.predict(lam, 2, target_power=tp, noise=0.25)
+    with pytest.raises(TypeError, match=r"measure\(\) takes noise_var"):
+        el.measure(torch.eye(4, dtype=torch.float64), None, torch.ones(4), [2], noise=0.1)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'nosie_var'"):
+        el.predict(lam, 2, target_power=tp, nosie_var=0.25)

@@ -60,8 +60,8 @@ def test_nfa_command_prints_the_library_table(tmp_path):
     assert readout[3] == "1.0000"
     saved = json.loads((tmp_path / "t.json").read_text())
     assert abs(saved["rows"][0]["corr"] - ref.correlation("0", 0.5)) < 1e-12
-    # The readout layer did not move: its update correlation is undefined (NaN) in the JSON.
-    assert saved["rows"][-4]["corr_delta"] == "nan"
+    # The readout layer did not move: its update correlation is undefined (NaN), null in JSON.
+    assert saved["rows"][-4]["corr_delta"] is None
 
 
 def test_nfa_command_bad_input_fails_cleanly(tmp_path):

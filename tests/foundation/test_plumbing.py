@@ -120,7 +120,8 @@ def test_load_model_roundtrip_and_refuses_code(tmp_path):
     assert torch.equal(again.weight, model.weight)
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps({"weight": _Evil()}, protocol=2))
-    with pytest.raises(ValueError, match="could not read checkpoint .* as weights only"):
+    with pytest.raises(ValueError, match=r"could not read checkpoint .*evil.pt as weights only: "
+                                         r"it holds Python objects"):
         load_model(f"{src}:net", evil)
     with pytest.raises(ValueError, match="model must be 'module:factory'"):
         load_model("no_colon")

@@ -19,3 +19,7 @@ def test_readme_tour_runs():
     assert abs(float(mse[0]) - 1.14) < 0.01 and abs(float(mse[-1]) - 0.09) < 0.01
     assert abs(env["act"].fit.relative_error - 0.044) < 1e-3
     assert abs(env["res"].mean - 2.5) < 0.25  # the estimator's validated 5% + its SE here
+    assert env["cp"].gradient_flat and not env["cp"].converged  # x + y² has no critical point
+    # Saxe's t½ = log(s/u₀ − 1)/(2s) and the plateaus ½·Σ_{i>k} sᵢ², as the comment quotes them
+    assert [round(float(t), 2) for t in env["pred"].half_times] == [1.33, 1.90, 3.45]
+    assert env["pred"].plateau_losses.tolist() == [7.0, 2.5, 0.5, 0.0]

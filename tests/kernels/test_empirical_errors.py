@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from occamlab.kernels._empirical import empirical_nngp, empirical_ntk
+from occamlab.kernels import empirical_nngp, empirical_ntk
 
 
 def _mlp() -> nn.Module:
@@ -93,12 +93,63 @@ def test_layerwise_names_the_module_it_cannot_handle():
 
 
 def test_nngp_layer_errors():
-    with pytest.raises(ValueError, match=r"layer 'nope' is not a submodule.*'0'"):
+    with pytest.raises(ValueError, match=r"model has no layer named 'nope'; valid layers: \['0'"):
         empirical_nngp(_mlp(), X, layer="nope")
     with pytest.raises(ValueError, match="Linear is not a submodule"):
         empirical_nngp(_mlp(), X, layer=nn.Linear(5, 2))
-    with pytest.raises(TypeError, match="layer must be None, a submodule or its name"):
+    with pytest.raises(TypeError,
+                       match=r"layer must be an nn.Module, a layer name \(str\) or None, got int"):
         empirical_nngp(_mlp(), X, layer=3)
     no_linear = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten()).double()
     with pytest.raises(ValueError, match=r"no nn.Linear \(or occamlab Dense\) readout; pass "):
         empirical_nngp(no_linear, torch.zeros(2, 1, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("module, says", [
+    (nn.Dropout(0.5), r"'1' \(Dropout\) is in training mode and drops units at random; call "
+                      r"model.eval\(\) first"),
+    (nn.BatchNorm1d(5), r"'1' \(BatchNorm1d\) is in training mode and normalizes by the "
+                        r"statistics of the batch; call model.eval\(\) first"),
+])
+def test_training_mode_modules_refused_with_the_fix(module, says):
+    net = nn.Sequential(nn.Linear(3, 5), module, nn.Linear(5, 2)).double()
+    for fn in (empirical_ntk, empirical_nngp):
+        with pytest.raises(ValueError, match=says):
+            fn(net, X)
+    if isinstance(module, nn.Dropout):
+        # in eval mode Dropout is the identity: the same kernel as the network without it
+        # (equal to rounding: the same operations in the same order)
+        without = nn.Sequential(net[0], net[2])
+        torch.testing.assert_close(empirical_ntk(net.eval(), X), empirical_ntk(without, X),
+                                   rtol=0, atol=0)
+
+
+def test_feature_dimension_mismatch_named():
+    with pytest.raises(ValueError, match=r"model could not be evaluated on x1 of shape \(4, 7\) "
+                                         r"\(check its feature dimension"):
+        empirical_ntk(_mlp(), torch.zeros(4, 7, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"model could not be evaluated on x1 of shape \(4, 7\)"):
+        empirical_nngp(_mlp(), torch.zeros(4, 7, dtype=torch.float64))
+
+
+def test_forward_mode_paths_surface_no_deprecation_warning():
+    # torch warns once per process, on its first forward-mode pass, that torch.jit.script (used
+    # inside torch) is deprecated; a fresh interpreter with DeprecationWarning as an error runs
+    # every forward-mode path of the library (the jvp NTK, linearize, forward-over-reverse HVPs)
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from torch import nn\n"
+        "from occamlab import kernels as K\n"
+        "from occamlab._hvp import hvp\n"
+        "net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()\n"
+        "x = torch.randn(5, 3, dtype=torch.float64)\n"
+        "K.empirical_ntk(net, x, method='jvp')\n"
+        "w = torch.randn(3, dtype=torch.float64)\n"
+        "hvp(lambda p: (p ** 3).sum(), w, torch.ones(3, dtype=torch.float64), method='forward')\n"
+    )
+    res = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]

@@ -8,6 +8,12 @@ grammar (every layer and activation with a closed form, 1-D and 2-D convolutions
 'circular', 'valid' padding and even filters, Flatten, GlobalAvgPool, depths 1–5, several
 w_std/b_std), NT's float64 NNGP and NTK for x2 = None and for an x2 holding a duplicate, a
 parallel and an antiparallel copy of rows of x1.
+
+tests/kernels/data/nt_layers_reference.npz, from ``benchmarks/peers/nt_layers_fixtures.py``
+the same way, holds 17 more: residual MLPs and CNNs (depths 1–4, several w_std/b_std), FanOut/
+parallel with FanInSum and FanInConcat of different activations, LayerNorm over channels and
+over everything after Dense and Conv, AvgPool in 1-D and 2-D with 'valid', 'same' and
+'circular' padding and strides 1 and 2.
 """
 
 import json
@@ -18,9 +24,12 @@ import pytest
 
 from occamlab import kernels as K
 
-DATA = Path(__file__).parent / "data" / "nt_reference.npz"
-REF = np.load(DATA)
+DATA = Path(__file__).parent / "data"
+REFS = {name: np.load(DATA / f"{name}.npz") for name in ("nt_reference", "nt_layers_reference")}
+REF = REFS["nt_reference"]
 SPECS = json.loads(str(REF["specs"]))
+CASES = [(name, i, spec) for name, ref in REFS.items()
+         for i, spec in enumerate(json.loads(str(ref["specs"])))]
 
 # The issue's bar: 1e-10 relative (to the largest entry) in float64. Measured: ≤ 5e-16.
 TOL = 1e-10
@@ -36,15 +45,16 @@ def duplicate_mask(x1, x2):
     return (a[:, None, :] == b[None, :, :]).all(-1)
 
 
-@pytest.mark.parametrize("i", range(len(SPECS)), ids=[s[:40] for s in SPECS])
-def test_matches_neural_tangents(i):
-    arch = K.parse_spec(SPECS[i])
-    x1, x2 = REF[f"x1_{i}"], REF[f"x2_{i}"]
+@pytest.mark.parametrize("name,i,spec", CASES, ids=[s[:48] for _, _, s in CASES])
+def test_matches_neural_tangents(name, i, spec):
+    ref = REFS[name]
+    arch = K.parse_spec(spec)
+    x1, x2 = ref[f"x1_{i}"], ref[f"x2_{i}"]
     for other, suffix in ((None, "11"), (x2, "12")):
         k = arch.kernel(x1, other)
         dup = duplicate_mask(x1, other)
         for kind in ("nngp", "ntk"):
-            got, want = getattr(k, kind).numpy(), REF[f"{kind}{suffix}_{i}"]
+            got, want = getattr(k, kind).numpy(), ref[f"{kind}{suffix}_{i}"]
             scale = np.abs(want).max()
             err = np.abs(got - want) / scale
             assert err[~dup].max(initial=0) < TOL, (kind, suffix)

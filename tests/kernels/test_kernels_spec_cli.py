@@ -52,6 +52,20 @@ def test_cli_writes_the_library_kernels(tmp_path):
 def test_cli_help_shows_an_example():
     res = CliRunner().invoke(app, ["kernel", "--help"])
     assert res.exit_code == 0 and "Example" in res.output and "occamlab kernel" in res.output
+    assert "Residual example" in res.output and "residual(relu" in res.output
+
+
+def test_cli_residual_example_runs(tmp_path):
+    # the --help example, as written there, on MNIST-1D-shaped signals
+    spec = ("conv(3,w=1.41) residual(relu conv(3,w=1.41)) relu avgpool(2) conv(3) layernorm "
+            "relu gap dense")
+    x = np.random.default_rng(1).standard_normal((4, 1, 12))
+    np.save(tmp_path / "x.npy", x)
+    res = CliRunner().invoke(app, ["kernel", spec, str(tmp_path / "x.npy"), "-o",
+                                   str(tmp_path / "k.npz"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    with np.load(tmp_path / "k.npz") as f:  # same code path as the library: bitwise
+        np.testing.assert_array_equal(f["ntk"], K.parse_spec(spec).kernel(x).ntk.numpy())
 
 
 def test_cli_bad_spec_lists_valid_names(tmp_path):

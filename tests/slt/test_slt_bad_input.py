@@ -59,12 +59,13 @@ def test_non_finite_data(setup):
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"chains": 0}, "chains must be ≥ 1"),
-    ({"draws": 0}, "draws must be ≥ 1"),
-    ({"burnin": -1}, "burnin must be ≥ 0"),
-    ({"sampler": "hmc"}, "sampler must be one of"),
-    ({"nbeta": -1.0}, "nbeta must be finite and > 0"),
-    ({"batch_size": 0}, "batch_size must be ≥ 1"),
+    ({"chains": 0}, "chains must be an integer ≥ 1, got 0"),
+    ({"draws": 0}, "draws must be an integer ≥ 1, got 0"),
+    ({"burnin": -1}, "burnin must be an integer ≥ 0, got -1"),
+    ({"sampler": "hmc"}, "sampler must be one of 'sgld', 'sgnht', 'rmsprop_sgld', got 'hmc'"),
+    ({"nbeta": -1.0}, "nbeta must be a finite number > 0, got -1.0"),
+    ({"batch_size": 0}, "batch_size must be an integer ≥ 1, got 0"),
+    ({"max_steps": 1}, "max_steps must be an integer ≥ 2, got 1"),
 ])
 def test_bad_settings(setup, kw, match):
     t, m = setup
@@ -89,5 +90,35 @@ def test_wrong_types(setup):
 
 def test_calibrate_bad_grid(setup):
     t, m = setup
-    with pytest.raises(ValueError, match="step_sizes must be finite and > 0"):
+    with pytest.raises(ValueError, match="step_sizes must be a finite number > 0, got -1.0"):
         slt.calibrate(m, t.loss(), t.data, step_sizes=[1e-4, -1.0], progress=False)
+
+
+def test_training_mode_layers_need_eval(setup):
+    t, _ = setup
+    net = nn.Sequential(nn.Linear(3, 4, dtype=torch.float64), nn.Dropout(0.1),
+                        nn.Linear(4, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"Dropout/BatchNorm in training mode \(\['1'\]\).*"
+                                         r"call model.eval\(\)"):
+        _run(net, t.loss(), t.data)
+    bn = nn.Sequential(nn.Linear(3, 4, dtype=torch.float64), nn.BatchNorm1d(4, dtype=torch.float64),
+                       nn.Linear(4, 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match="call model.eval"):
+        _run(bn, t.loss(), t.data)
+    r = _run(bn.eval(), t.loss(), t.data)  # in eval mode it runs
+    assert r.chains == 4
+
+
+def test_low_precision_model_refused(setup):
+    t, _ = setup
+    m = nn.Linear(3, 1).to(torch.bfloat16)
+    with pytest.raises(ValueError, match=r"model parameters are torch.bfloat16.*model.float\(\)"):
+        _run(m, nn.MSELoss(), t.data)
+
+
+def test_loss_that_cannot_see_the_parameters(setup):
+    # Cross-entropy over a single logit is identically 0 (log-softmax of one number): λ̂ would be
+    # 0 with perfect diagnostics. An error instead.
+    t, m = setup
+    with pytest.raises(ValueError, match=r"the loss is constant \(-?0\) around w\*.*single logit"):
+        _run(m, nn.CrossEntropyLoss(), t.data)

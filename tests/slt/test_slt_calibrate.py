@@ -34,5 +34,5 @@ def test_calibrate_recommends_flat_nondivergent_region():
 
 def test_calibrate_bad_chains():
     t = linear_teacher(100, 2, seed=0)
-    with pytest.raises(ValueError, match="chains must be ≥ 1"):
+    with pytest.raises(ValueError, match="chains must be an integer ≥ 1, got 0"):
         slt.calibrate(fit_least_squares(t), t.loss(), t.data, chains=0, progress=False)

@@ -69,6 +69,20 @@ def test_steady_rise_has_no_plateau():
     assert slt.stages(STEPS, y).kinds == ("A",)
 
 
+def test_short_plateaus_resolved_with_a_given_bandwidth():
+    # 20 checkpoints over 2.8 decades (spacing 0.34 in log-step), abrupt steps 1 apart: each
+    # plateau holds 2–3 checkpoints, finer than cross validation smooths (it picks h = 0.61 and
+    # finds one stage); a bandwidth below half the spacing resolves them
+    steps = np.unique(np.round(np.geomspace(10, 6000, 20)))
+    x = np.log1p(steps)
+    centers = np.log([24.0, 63.0, 153.0])
+    y = 4.5 + sum(2.0 / (1 + np.exp(-(x - c) / 0.02)) for c in centers)
+    st = slt.stages(steps, y, bandwidth=0.15)
+    assert st.kinds == ("A", "A", "A") and st.bandwidth == 0.15
+    b = np.log1p(st.boundaries.numpy())[1:-1]
+    assert centers[0] < b[0] < centers[1] and centers[1] < b[1] < centers[2]
+
+
 def test_deterministic_and_container_independent():
     y = _staircase([2.0, 2.0, 2.0], noise=0.1, seed=3)
     a = slt.stages(STEPS, y)
@@ -130,3 +144,5 @@ def test_bad_input():
         slt.stages(object())
     with pytest.raises(ValueError, match="flatness"):
         slt.stages(STEPS, y, flatness=0.0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        slt.stages(STEPS, y, bandwidth=-1.0)

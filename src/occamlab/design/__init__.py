@@ -1,7 +1,7 @@
 """Reverse engineering the NTK: from a target kernel to an activation to a shallow network.
 
 Simon, Anand & DeWeese, "Reverse Engineering the Neural Tangent Kernel" (ICML 2022, arXiv
-2106.03186); REFERENCES §3. With φ = Σ aₖhₖ (normalized Hermite polynomials), a one-hidden-layer
+2106.03186). With φ = Σ aₖhₖ (normalized Hermite polynomials), a one-hidden-layer
 network has NNGP(c) = Σ aₖ²cᵏ and NTK(c) = Σ (k+1)aₖ²cᵏ, so any kernel with a non-negative power
 series is realized by a shallow network with an engineered activation.
 """

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from occamlab._check import check_real
 from occamlab._cosine import check_kind
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 from occamlab.design._hermite import check_degree
@@ -58,10 +59,7 @@ class HermiteActivation(nn.Module):
         a = as_tensor(coefficients, "coefficients", dtype=torch.float64, ndim=1)
         if a.shape[0] == 0:
             raise ValueError("coefficients must hold at least one entry (a₀)")
-        q = float(q)
-        if not math.isfinite(q) or q <= 0:
-            raise ValueError(f"q (the preactivation variance) must be a finite number > 0, "
-                             f"got {q}")
+        q = check_real(q, "q (the preactivation variance)", gt=0)
         self.register_buffer("coefficients", a.detach().clone())
         self.q = q
         self.fit = fit
@@ -74,6 +72,24 @@ class HermiteActivation(nn.Module):
         z = u / math.sqrt(self.q) if self.q != 1.0 else u
         return _hermite_sum(z, self.coefficients.to(device=u.device, dtype=u.dtype))
 
+    def plot(self, ax: Any = None, *, span: float = 3.0) -> Any:
+        """φ(u) over u ∈ [−span·√q, span·√q] (± span standard deviations of the preactivation).
+
+        Returns:
+            The Matplotlib axes drawn on (a new figure's when ``ax`` is None).
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        u = torch.linspace(-span, span, 401, dtype=torch.float64) * math.sqrt(self.q)
+        with torch.no_grad():
+            ax.plot(u.numpy(), self(u).numpy(), "C3")
+        ax.set_xlabel("preactivation u")
+        ax.set_ylabel("φ(u)")
+        ax.set_title(f"engineered activation (degree {self.degree})")
+        return ax
+
     def extra_repr(self) -> str:
         coefs = ", ".join(f"{float(a):.4g}" for a in self.coefficients)
         return f"coefficients=[{coefs}], q={self.q:g}"
@@ -85,7 +101,7 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
     """Engineer an activation whose one-hidden-layer network has the target kernel.
 
     Fits K(c) ≈ Σ bₖcᵏ with bₖ ≥ 0 (:func:`power_series`), then takes aₖ = sₖ√(bₖ/(k+1)) for
-    the NTK or aₖ = sₖ√bₖ for the NNGP (arXiv 2106.03186, §4; REFERENCES §3). The signs sₖ do
+    the NTK or aₖ = sₖ√bₖ for the NNGP (arXiv 2106.03186, §4). The signs sₖ do
     not change the kernel (only aₖ² enters) but do change the function and its finite-width
     training.
 
@@ -113,9 +129,7 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
     """
     kind = check_kind(kind)
     degree = check_degree(degree)
-    tol = float(tol)
-    if not tol >= 0:
-        raise ValueError(f"tol must be ≥ 0 (a fraction of max|K|), got {tol}")
+    tol = check_real(tol, "tol (a fraction of max|K|)", ge=0)
     if signs is None:
         s = torch.ones(degree + 1, dtype=torch.float64)
     else:
@@ -140,24 +154,31 @@ def activation_for(target: Any, kind: str = "ntk", degree: int = 5, signs: Any =
 class ShallowNetwork(nn.Module):
     """x ↦ (1/√width)·v·φ(√(q/d)·W·x) with W, v standard normal: the NTK parameterization.
 
-    Its infinite-width kernels on inputs of norm √d are :func:`shallow_kernel` of φ's Hermite
-    coefficients at variance q (first layer w_std = √q, no biases, readout w_std = 1).
+    The finite network of :func:`shallow_architecture` (built by its ``.network``, so the network
+    and its infinite-width kernels come from one description); its kernels on inputs of norm √d
+    are :func:`shallow_kernel` of φ's Hermite coefficients at variance q (first layer
+    w_std = √q, no biases, readout w_std = 1).
 
     Inputs are (N, in_features), or (N, ...) whose trailing dimensions flatten to in_features;
-    outputs (N, out_features).
+    outputs (N, out_features). ``hidden`` and ``readout`` are the two dense layers (their
+    ``weight`` is W and v).
     """
 
     def __init__(self, activation: nn.Module, in_features: int, width: int, out_features: int,
                  q: float, generator: torch.Generator, dtype: torch.dtype):
         super().__init__()
         self.in_features, self.width, self.q = in_features, width, q
-        self.hidden = nn.Linear(in_features, width, bias=False, dtype=dtype)
-        self.activation = activation
-        self.readout = nn.Linear(width, out_features, bias=False, dtype=dtype)
-        with torch.no_grad():
-            for layer in (self.hidden, self.readout):
-                w = torch.randn(layer.weight.shape, generator=generator, dtype=torch.float64)
-                layer.weight.copy_(w.to(dtype))
+        self.activation = activation  # registered here, so its buffers follow .to(device)
+        self.net = shallow_architecture(activation, q).network(
+            (in_features,), width, out_dim=out_features, generator=generator, dtype=dtype)
+
+    @property
+    def hidden(self) -> nn.Module:
+        return self.net[0]
+
+    @property
+    def readout(self) -> nn.Module:
+        return self.net[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2:
@@ -165,8 +186,7 @@ class ShallowNetwork(nn.Module):
         if x.shape[1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features per sample, got shape "
                              f"{tuple(x.shape)}")
-        z = self.hidden(x) * math.sqrt(self.q / self.in_features)
-        return self.readout(self.activation(z)) / math.sqrt(self.width)
+        return self.net(x)
 
 
 def shallow_network(activation: nn.Module | Any, in_features: int, width: int, seed: int = 0, *,
@@ -191,19 +211,21 @@ def shallow_network(activation: nn.Module | Any, in_features: int, width: int, s
     in_features = check_positive_int(in_features, "in_features")
     width = check_positive_int(width, "width")
     out_features = check_positive_int(out_features, "out_features")
-    if not callable(activation):
-        raise TypeError(f"activation must be a callable or nn.Module, got "
-                        f"{type(activation).__name__}")
-    if q is None:
-        q = getattr(activation, "q", 1.0)
-    q = float(q)
-    if not math.isfinite(q) or q <= 0:
-        raise ValueError(f"q (the first-layer weight variance) must be > 0, got {q}")
+    q = _check_activation(activation, q)
     if not isinstance(activation, nn.Module):
         activation = _Lambda(activation)
     g = make_generator(seed)
     return ShallowNetwork(activation, in_features, width, out_features, q, g,
                           dtype or torch.get_default_dtype())
+
+
+def _check_activation(activation: Any, q: float | None) -> float:
+    """The first-layer variance q (default: the activation's q, else 1), both checked."""
+    if not callable(activation):
+        raise TypeError(f"activation must be a callable or nn.Module, got "
+                        f"{type(activation).__name__}")
+    return check_real(getattr(activation, "q", 1.0) if q is None else q,
+                      "q (the first-layer weight variance)", gt=0)
 
 
 class _Lambda(nn.Module):
@@ -228,11 +250,6 @@ def shallow_architecture(activation: nn.Module | Any, q: float | None = None) ->
     """
     from occamlab import kernels as K
 
-    if not callable(activation):
-        raise TypeError(f"activation must be a callable or nn.Module, got "
-                        f"{type(activation).__name__}")
-    q = float(getattr(activation, "q", 1.0) if q is None else q)
-    if not math.isfinite(q) or q <= 0:
-        raise ValueError(f"q (the first-layer weight variance) must be > 0, got {q}")
+    q = _check_activation(activation, q)
     name = type(activation).__name__ if isinstance(activation, nn.Module) else None
     return K.serial(K.Dense(w_std=math.sqrt(q)), K.Elementwise(activation, name=name), K.Dense())

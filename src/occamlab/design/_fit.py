@@ -1,7 +1,7 @@
 """Fit the parameters of a closed-form activation family so its shallow kernel matches a target.
 
-The shallow network's kernels are Gaussian expectations (REFERENCES §1, one hidden layer, first
-layer w_std² = q, no biases, readout w_std = 1):
+The shallow network's kernels are Gaussian expectations (Lee et al. 2018, arXiv 1711.00165;
+one hidden layer, first layer w_std² = q, no biases, readout w_std = 1):
 
     NNGP(c) = E[φ(u)φ(v)],   NTK(c) = NNGP(c) + q·c·E[φ'(u)φ'(v)],
 
@@ -14,13 +14,13 @@ needs no sampling of wide networks (the procedure of Simon, Anand & DeWeese 2022
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from occamlab._check import check_real
 from occamlab._cosine import check_kind, evaluate_cosine
 from occamlab._gaussian import derivative, pair_expectation
 from occamlab._result import Result
@@ -168,11 +168,8 @@ def fit_activation(target: Any, family: str | Family = "relu_cos",
     else:
         raise TypeError(f"family must be a name or a callable, got {type(family).__name__}")
     for k, v in start.items():
-        if not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"init[{k!r}] must be a finite number, got {v!r}")
-    q = float(q)
-    if not math.isfinite(q) or q <= 0:
-        raise ValueError(f"q (the preactivation variance) must be > 0, got {q}")
+        check_real(v, f"init[{k!r}]")
+    q = check_real(q, "q (the preactivation variance)", gt=0)
 
     fn_target = as_cosine_kernel(target, kind, d)
     c = torch.linspace(-1.0, 1.0, n_points, dtype=torch.float64)

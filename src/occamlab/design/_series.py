@@ -3,7 +3,7 @@ non-negative power series closest to a target kernel.
 
 A one-hidden-layer network whose activation has normalized Hermite coefficients aₖ has, on
 inputs of equal norm with cosine c, NNGP(c) = Σ aₖ²cᵏ and NTK(c) = Σ (k+1)aₖ²cᵏ (Simon, Anand &
-DeWeese 2022, arXiv 2106.03186, Thm 3.1; REFERENCES §3). Conversely a kernel K(c) = Σ bₖcᵏ is
+DeWeese 2022, arXiv 2106.03186, Thm 3.1). Conversely a kernel K(c) = Σ bₖcᵏ is
 realizable exactly when every bₖ ≥ 0, which is what :func:`power_series` fits.
 """
 
@@ -33,7 +33,7 @@ __all__ = [
 
 def _horner(b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     # In place and in cache-sized blocks: a whole-matrix pass per power would make a long series
-    # on a large kernel matrix memory-bound (measured 5× slower at 100 terms on 2000 × 2000).
+    # on a large kernel matrix memory-bound (several times slower at 100 terms on 2000 × 2000).
     coefs = b.tolist()
     out = torch.full_like(c, coefs[-1]).contiguous()
     flat_c, flat_out = c.contiguous().reshape(-1), out.view(-1)

@@ -1,5 +1,5 @@
 """Eigenlearning: predict the test and train error of kernel regression from a kernel's
-eigenspectrum, measure it, and compare (Simon et al. 2023, arXiv 2110.03922; REFERENCES §2)."""
+eigenspectrum, measure it, and compare (Simon et al. 2023, arXiv 2110.03922)."""
 
 from occamlab.eigenlearning import experiment
 from occamlab.eigenlearning._compare import Comparison, compare

@@ -38,8 +38,8 @@ class Comparison(Result):
     def within(self, r: float = 0.06, r_small: float = 0.12, small: float = 0.05,
                n_se: float = 3.0) -> torch.Tensor:
         """Agreement per n: ``|E_theory − E_measured| ≤ n_se·SE + r·E_measured`` with r raised
-        to ``r_small`` when E_measured < ``small`` (the criterion of the eigenlearning issue, from
-        the agreement Simon et al. 2023 report)."""
+        to ``r_small`` when E_measured < ``small`` (the defaults are the agreement that Simon et
+        al. 2023, arXiv 2110.03922, report between theory and experiment)."""
         rr = torch.where(self.measured_test >= small, torch.full_like(self.measured_test, r),
                          torch.full_like(self.measured_test, r_small))
         se = torch.nan_to_num(self.measured_test_se, nan=0.0)
@@ -89,11 +89,12 @@ def compare(theory: Any, measurement: Measurement, *, target_power: Any = None,
     Arguments:
         theory: a :class:`Prediction` made at ``measurement.n``, or a spectrum
             (:class:`~occamlab.spectra.Spectrum` or eigenvalues) to predict from with the
-            measurement's ridge and noise.
+            measurement's ridge and noise_var.
         measurement: from :func:`~occamlab.eigenlearning._measure`.
         target_power: target power per level, when ``theory`` is a spectrum without a target.
         pool_correction: for a pool measurement, convert the theory's pool error E into the
-            held-out error ``(M·E − n·E_train)/(M − n)`` (REFERENCES §2).
+            held-out error ``(M·E − n·E_train)/(M − n)`` (the finite-pool
+            correction for real data of Simon et al. 2023, arXiv 2110.03922).
         **predict_kwargs: passed to :func:`predict` (e.g. ``multiplicities``).
 
     Returns:
@@ -110,7 +111,7 @@ def compare(theory: Any, measurement: Measurement, *, target_power: Any = None,
                              f"measurement's {n.tolist()}")
     else:
         pred = predict(theory, n, target_power=target_power, ridge=measurement.ridge,
-                       noise=measurement.noise, **predict_kwargs)
+                       noise_var=measurement.noise_var, **predict_kwargs)
     test = pred.test_mse.reshape(-1).cpu()
     train = pred.train_mse.reshape(-1).cpu()
     corrected = pool_correction and measurement.pool_size is not None

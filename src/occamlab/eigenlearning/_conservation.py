@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
+from occamlab._linalg import check_kernel_matrix
 from occamlab._result import Result
 from occamlab._torch import as_tensor, make_generator
 from occamlab.eigenlearning._measure import krr_fit
 from occamlab.eigenlearning._theory import _nonneg_float
-from occamlab.spectra._pool import check_kernel_matrix
 
 
 @dataclass(frozen=True, repr=False)
@@ -34,7 +34,7 @@ class Conservation(Result):
 def conservation(K: Any, train: Any, *, ridge: float = 0.0, basis: Any = None,
                  seed: int = 0) -> Conservation:
     """Check the conservation law: the learnabilities of any orthonormal basis sum to
-    ``Tr[K_DD (K_DD + δI)⁻¹]`` (Simon et al. 2023, arXiv 2110.03922, Thm. 1; REFERENCES §2).
+    ``Tr[K_DD (K_DD + δI)⁻¹]`` (Simon et al. 2023, arXiv 2110.03922, Thm. 1).
 
     The domain is M points with the uniform measure and kernel matrix ``K``; the training set D is
     ``train``. The learnability of f: R^M is ⟨f, f̂⟩/⟨f, f⟩ with ``f̂ = K[:, D](K_DD + δI)⁻¹f[D]``

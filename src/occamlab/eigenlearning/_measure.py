@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from occamlab._cosine import is_architecture, kernel_matrix
+from occamlab._linalg import check_kernel_matrix, eigh, ridge_solve
 from occamlab._progress import track
 from occamlab._result import Result
 from occamlab._torch import as_tensor, check_positive_int, make_generator
-from occamlab.eigenlearning._theory import _nonneg_float
-from occamlab.spectra._pool import check_kernel_matrix, eigh
+from occamlab.eigenlearning._theory import _nonneg_float, reject_unexpected
 
 
 @dataclass(frozen=True, repr=False)
@@ -34,7 +34,7 @@ class Measurement(Result):
             of K eigenmodes when they were asked for, else None.
         trials: trials per sample size.
         pool_size: M in pool mode (for the finite-pool correction), None for fresh samples.
-        ridge, noise: δ and the label-noise variance ε².
+        ridge, noise_var: δ and the label-noise variance ε².
     """
 
     n: torch.Tensor
@@ -47,7 +47,7 @@ class Measurement(Result):
     trials: int
     pool_size: int | None
     ridge: float
-    noise: float
+    noise_var: float
 
     def plot(self, ax: Any = None, *, label: str = "measured", train: bool = False) -> Any:
         """Test MSE ± SE against n on log-log axes; returns the Axes."""
@@ -72,15 +72,7 @@ class Measurement(Result):
 def krr_fit(K_train: torch.Tensor, y_train: torch.Tensor, ridge: float) -> torch.Tensor:
     """Dual coefficients α = (K + δI)⁻¹ y; with δ = 0 and a singular K (repeated points) the
     minimum-norm interpolant K⁺y, which is the δ → 0 limit of ridge regression."""
-    n = K_train.shape[0]
-    A = K_train + ridge * torch.eye(n, dtype=K_train.dtype, device=K_train.device)
-    L, info = torch.linalg.cholesky_ex(A)
-    if int(info) == 0:
-        return torch.cholesky_solve(y_train, L)
-    w, V = eigh(A)
-    cut = w.abs().max() * n * torch.finfo(A.dtype).eps
-    inv = torch.where(w > cut, 1.0 / w, torch.zeros_like(w))
-    return V @ (inv.unsqueeze(1) * (V.T @ y_train))
+    return ridge_solve(K_train, y_train, ridge)
 
 
 def _check_ns(ns: Any, limit: int | None) -> torch.Tensor:
@@ -104,9 +96,9 @@ def _mean_se(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), *,
-            trials: int = 10, ridge: float = 0.0, noise: float = 0.0, seed: int = 0,
+            trials: int = 10, ridge: float = 0.0, noise_var: float = 0.0, seed: int = 0,
             n_test: int = 2000, kind: str = "ntk", modes: Any = None, n_modes: int = 0,
-            progress: bool = True) -> Measurement:
+            progress: bool = True, **unexpected: Any) -> Measurement:
     """Empirical learning curve of kernel ridge regression, f̂ = K(·, X)(K_XX + δI)⁻¹ y.
 
     Two modes:
@@ -115,7 +107,8 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
       ``y`` the (M,) or (M, C) pool targets. Each trial draws n pool points without
       replacement, fits, and measures the MSE on the other M − n points. Compare with a
       prediction from :func:`occamlab.spectra.from_kernel` through the finite-pool correction
-      ``E_heldout = (M·E − n·E_train)/(M − n)`` (REFERENCES §2), done by :func:`compare`.
+      ``E_heldout = (M·E − n·E_train)/(M − n)`` (Simon et al. 2023, arXiv 2110.03922), done
+      by :func:`compare`.
     - **fresh samples**: ``X`` is a sampler ``X(n, generator) → (n, d)`` and ``y`` a target
       function ``y(X) → (n,)`` or (n, C); training and ``n_test`` test points are drawn anew
       in every trial, i.i.d. from the sampler's distribution.
@@ -128,7 +121,7 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
         ns: (B,) sample sizes.
         trials: repetitions per sample size (≥ 2 for a standard error).
         ridge: δ ≥ 0.
-        noise: label-noise variance ε² ≥ 0, added to training and test labels.
+        noise_var: label-noise variance ε² ≥ 0, added to training and test labels.
         seed: seed of all sampling.
         n_test: test points per trial (fresh mode).
         kind: ``"ntk"`` or ``"nngp"`` for an architecture.
@@ -142,10 +135,11 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
     """
     trials = check_positive_int(trials, "trials")
     ridge = _nonneg_float(ridge, "ridge")
-    noise = _nonneg_float(noise, "noise")
+    reject_unexpected(unexpected, "measure")
+    noise_var = _nonneg_float(noise_var, "noise_var")
     n_modes = check_positive_int(n_modes, "n_modes", minimum=0)
     g = make_generator(seed)
-    sd = math.sqrt(noise)
+    sd = math.sqrt(noise_var)
     if callable(X) and not isinstance(X, torch.Tensor):
         return _measure_fresh(kernel, X, y, ns, trials, ridge, sd, g, n_test, kind, modes,
                               progress)
@@ -172,7 +166,7 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
     n_t = _check_ns(ns, M)
     if float(n_t.max()) > 0.2 * M:
         warnings.warn(f"n up to {int(n_t.max())} exceeds 0.2·M = {0.2 * M:g}: the finite-pool "
-                      "correction is less accurate there (REFERENCES §2)", stacklevel=2)
+                      "correction is less accurate there", stacklevel=2)
     U = None
     if n_modes:
         U = eigh(K)[1].flip(1)[:, :n_modes]
@@ -192,20 +186,20 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
             if U is not None:
                 fit = K[:, tr] @ krr_fit(K[tr][:, tr], U[tr], ridge)
                 learn[t, i] = (U * fit).sum(0)
-    return _result(n_t, test, train, learn if U is not None else None, trials, M, ridge, noise)
+    return _result(n_t, test, train, learn if U is not None else None, trials, M, ridge, noise_var)
 
 
 def _noise(shape: tuple[int, ...], g: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     return torch.randn(shape, generator=g, dtype=torch.float64).to(like.device)
 
 
-def _result(n_t, test, train, learn, trials, M, ridge, noise) -> Measurement:
+def _result(n_t, test, train, learn, trials, M, ridge, noise_var) -> Measurement:
     te, te_se = _mean_se(test)
     tr, tr_se = _mean_se(train)
     le, le_se = _mean_se(learn) if learn is not None else (None, None)
     return Measurement(n=n_t, test_mse=te, test_se=te_se, train_mse=tr, train_se=tr_se,
                        learnabilities=le, learnabilities_se=le_se, trials=trials, pool_size=M,
-                       ridge=ridge, noise=noise * 1.0)
+                       ridge=ridge, noise_var=noise_var * 1.0)
 
 
 def _measure_fresh(kernel: Any, sampler: Callable, target: Any, ns: Any, trials: int,

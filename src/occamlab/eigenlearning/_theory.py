@@ -1,7 +1,7 @@
 """Eigenlearning: the predicted test and train error of kernel ridge regression from a spectrum.
 
 Simon, Dickens, Karkada, DeWeese, "The Eigenlearning Framework" (arXiv 2110.03922, TMLR 2023),
-eqs. (3)–(7) as summarized in REFERENCES §2; equivalently Bordelon, Canatar, Pehlevan 2020
+eqs. (3)–(7); equivalently Bordelon, Canatar, Pehlevan 2020
 (arXiv 2002.02561) and Jacot et al. 2020 (arXiv 2006.05797).
 """
 
@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 
+from occamlab._check import check_real
+from occamlab._linalg import check_psd
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 from occamlab.eigenlearning._sums import SpectrumSums
-from occamlab.spectra._spectrum import Spectrum
+from occamlab.spectra import Spectrum
 
 
 @dataclass(frozen=True, repr=False)
@@ -34,9 +36,9 @@ class Prediction(Result):
         train_mse: (δ/(nκ))²·E with δ the explicit ridge (0 for ridgeless regression, which
             interpolates).
         bias: squared bias Σᵢ (1−Lᵢ)² pᵢ + tail power (the error of the mean predictor).
-        variance: (E₀ − 1)·(bias + ε²); ``test_mse = bias + variance + noise``.
+        variance: (E₀ − 1)·(bias + ε²); ``test_mse = bias + variance + noise_var``.
         ridge: the explicit ridge δ; effective_ridge adds the tail trace when it is used.
-        noise: label-noise variance ε².
+        noise_var: label-noise variance ε².
         eigenvalues, multiplicities: the spectrum's levels (L,), for :attr:`learnabilities`.
     """
 
@@ -49,7 +51,7 @@ class Prediction(Result):
     variance: torch.Tensor
     ridge: float
     effective_ridge: float
-    noise: float
+    noise_var: float
     eigenvalues: torch.Tensor
     multiplicities: torch.Tensor
 
@@ -76,13 +78,18 @@ class Prediction(Result):
 
 
 def _nonneg_float(x: Any, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, int | float) and not (
-            isinstance(x, torch.Tensor) and x.numel() == 1):
-        raise TypeError(f"{name} must be a number ≥ 0, got {x!r}")
-    x = float(x)
-    if not math.isfinite(x) or x < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {x}")
-    return x
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        x = x.reshape(())
+    return check_real(x, name, ge=0)
+
+
+def reject_unexpected(unexpected: dict[str, Any], fn: str) -> None:
+    """A ``TypeError`` for keyword arguments ``fn`` does not take; ``noise`` names ``noise_var``."""
+    if "noise" in unexpected:
+        raise TypeError(f"{fn}() takes noise_var, the label-noise variance ε², not noise; for "
+                        f"noise of standard deviation σ pass noise_var=σ**2")
+    if unexpected:
+        raise TypeError(f"{fn}() got an unexpected keyword argument {next(iter(unexpected))!r}")
 
 
 def _levels(eigenvalues: Any, multiplicities: Any, target_power: Any
@@ -90,16 +97,11 @@ def _levels(eigenvalues: Any, multiplicities: Any, target_power: Any
     lam = as_tensor(eigenvalues, "eigenvalues", dtype=torch.float64, ndim=1)
     if lam.shape[0] == 0:
         raise ValueError("eigenvalues is empty; give at least one level")
-    lam_min, lam_max = float(lam.min()), float(lam.max())
-    # Eigenvalues from a backward-stable solver can be negative by rounding (~1e-13 of the
-    # largest); anything beyond that means the kernel is not positive semi-definite.
-    if lam_min < -1e-10 * max(lam_max, 0.0):
-        raise ValueError(
-            f"eigenvalues must be ≥ 0 (a positive semi-definite kernel); the most negative is "
-            f"{lam_min:.6g} at index {int(torch.argmin(lam))} (largest {lam_max:.6g})")
+    lam_max = float(lam.max())
+    # L eigenvalues of a kernel, as from an L × L eigensolver: negative only by rounding
+    lam = check_psd(lam, "the kernel of these eigenvalues", lam_max, lam.shape[0])
     if lam_max <= 0:
         raise ValueError("eigenvalues are all zero; the kernel learns nothing")
-    lam = lam.clamp_min(0.0)
     if multiplicities is None:
         mult = torch.ones_like(lam)
     else:
@@ -135,7 +137,8 @@ def _sample_sizes(n: Any, device: torch.device) -> torch.Tensor:
 
 def solve_kappa(eigenvalues: Any, n: Any, *, multiplicities: Any = None,
                 ridge: float = 0.0, tol: float = 1e-13, max_iter: int = 200) -> torch.Tensor:
-    """κ > 0 solving ``Σᵢ mᵢλᵢ/(λᵢ+κ) + δ/κ = n`` for every n at once (REFERENCES §2).
+    """κ > 0 solving ``Σᵢ mᵢλᵢ/(λᵢ+κ) + δ/κ = n`` for every n at once (Simon et al. 2023,
+    arXiv 2110.03922, eq. 3).
 
     Safeguarded Newton in u = log κ on ``log N(e^u) = log n``: the left side decreases
     monotonically in u, so a bracket [lo, hi] with N(lo) ≥ n ≥ N(hi) is kept and a Newton step
@@ -235,9 +238,10 @@ def _resolve(eigenvalues: Any, target_power: Any, multiplicities: Any, tail_trac
 
 
 def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicities: Any = None,
-            ridge: float = 0.0, noise: float = 0.0, tail_trace: float | None = None,
-            tail_power: float | None = None, tail_as_ridge: bool = True) -> Prediction:
-    """Predicted test and train MSE of kernel ridge regression with n samples (REFERENCES §2).
+            ridge: float = 0.0, noise_var: float = 0.0, tail_trace: float | None = None,
+            tail_power: float | None = None, tail_as_ridge: bool = True,
+            **unexpected: Any) -> Prediction:
+    """Predicted test and train MSE of kernel ridge regression with n samples (Simon et al. 2023).
 
     With eigenvalues λᵢ (multiplicity mᵢ), target power pᵢ per level and label noise ε²:
     κ solves ``Σ mᵢλᵢ/(λᵢ+κ) + δ/κ = n``; ``Lᵢ = λᵢ/(λᵢ+κ)``; ``E₀ = n/(n − Σ mᵢLᵢ²)``;
@@ -252,10 +256,11 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
         multiplicities: (L,) modes per level (default 1).
         ridge: explicit ridge δ ≥ 0: kernel regression solves
             (K + δ·I)α = y with K the n×n kernel matrix (as in :func:`measure`).
-        noise: label-noise variance ε² ≥ 0.
+        noise_var: label-noise variance ε² ≥ 0 (a variance: noise of standard deviation σ
+            is ``noise_var=σ**2``).
         tail_trace: kernel trace beyond the levels; with ``tail_as_ridge`` it is added to the
-            ridge, because modes with λ ≪ κ act exactly like ridge (REFERENCES §2 warns that
-            omitting it shifts predictions by 10–20% at n ~ 10³).
+            ridge, because modes with λ ≪ κ act exactly like ridge (omitting it shifts
+            predictions by 10–20% at n ~ 10³).
         tail_power: target power beyond the levels (learnability ≈ 0 there).
         tail_as_ridge: add ``tail_trace`` to the ridge.
 
@@ -264,13 +269,14 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
 
     Raises:
         ValueError: negative eigenvalues beyond rounding (naming the most negative), mismatched
-        lengths, n ≤ 0, ridge < 0, noise < 0, NaN or Inf anywhere, or ridgeless with n ≥ the
+        lengths, n ≤ 0, ridge < 0, noise_var < 0, NaN or Inf anywhere, or ridgeless with n ≥ the
         number of modes.
     """
     lam, mult, power, tail_trace, tail_power = _resolve(eigenvalues, target_power,
                                                         multiplicities, tail_trace, tail_power)
     ridge = _nonneg_float(ridge, "ridge")
-    noise = _nonneg_float(noise, "noise")
+    reject_unexpected(unexpected, "predict")
+    noise_var = _nonneg_float(noise_var, "noise_var")
     delta = ridge + (tail_trace if tail_as_ridge else 0.0)
     n_t = _sample_sizes(n, lam.device)
     sums = SpectrumSums(lam, mult, power)
@@ -279,14 +285,14 @@ def predict(eigenvalues: Any, n: Any, *, target_power: Any = None, multiplicitie
     sq, miss = sums.sq(kv), sums.miss(kv)
     e0 = nv / (nv - sq)
     bias = miss + tail_power
-    test = e0 * (bias + noise)
+    test = e0 * (bias + noise_var)
     train = (ridge / (nv * kv)) ** 2 * test
     shape = n_t.shape
     return Prediction(
         n=n_t, kappa=kappa, overfitting_coefficient=e0.reshape(shape),
         test_mse=test.reshape(shape), train_mse=train.reshape(shape), bias=bias.reshape(shape),
-        variance=((e0 - 1) * (bias + noise)).reshape(shape), ridge=ridge,
-        effective_ridge=delta, noise=noise, eigenvalues=lam, multiplicities=mult)
+        variance=((e0 - 1) * (bias + noise_var)).reshape(shape), ridge=ridge,
+        effective_ridge=delta, noise_var=noise_var, eigenvalues=lam, multiplicities=mult)
 
 
 def learning_curve(spectrum: Any, ns: Any, **kwargs: Any) -> Prediction:
@@ -304,7 +310,8 @@ def learning_curve(spectrum: Any, ns: Any, **kwargs: Any) -> Prediction:
 def learnability(spectrum: Any, n: Any, target_power: Any = None, *,
                  multiplicities: Any = None, ridge: float = 0.0,
                  tail_as_ridge: bool = True) -> torch.Tensor:
-    """Predicted learnability of a target: ``L(f) = Σ Lᵢ pᵢ / Σ pᵢ`` (REFERENCES §2).
+    """Predicted learnability of a target: ``L(f) = Σ Lᵢ pᵢ / Σ pᵢ`` (Simon et al. 2023,
+    arXiv 2110.03922).
 
     It is the fraction of the target's power the learned function recovers on average
     (1 = learned, 0 = not at all); noise does not enter.

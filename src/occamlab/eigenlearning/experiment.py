@@ -16,7 +16,7 @@ from occamlab.eigenlearning._compare import Comparison, compare
 from occamlab.eigenlearning._measure import measure
 from occamlab.eigenlearning._theory import Prediction, predict
 from occamlab.spectra import from_kernel, hypercube, sphere
-from occamlab.tasks._synthetic import cube_points, parity, sphere_harmonic, sphere_points
+from occamlab.tasks import cube_points, parity, sphere_harmonic, sphere_points
 
 DOMAINS = ("sphere", "cube")
 
@@ -39,7 +39,7 @@ def parse_target(text: str) -> dict[int, float]:
 
 
 def domain_curves(kernel: Any, domain: str, d: int, target: dict[int, float], ns: Any, *,
-                  noise: float = 0.0, ridge: float = 0.0, max_degree: int = 30,
+                  noise_var: float = 0.0, ridge: float = 0.0, max_degree: int = 30,
                   kind: str = "ntk", measured: bool = False, trials: int = 10,
                   n_test: int = 1000, seed: int = 0, progress: bool = True
                   ) -> tuple[Prediction, Comparison | None]:
@@ -66,14 +66,14 @@ def domain_curves(kernel: Any, domain: str, d: int, target: dict[int, float], ns
     for k, p in target.items():
         tp[k] = p
     ns_t = as_tensor(ns, "ns", dtype=torch.float64, ndim=1)
-    pred = predict(spec, ns_t, target_power=tp, ridge=ridge, noise=noise)
+    pred = predict(spec, ns_t, target_power=tp, ridge=ridge, noise_var=noise_var)
     if not measured:
         return pred, None
     fn = as_cosine_function(kernel, d, kind)
     if domain == "sphere":
         f = lambda x: sum(math.sqrt(p) * sphere_harmonic(x, k) for k, p in target.items())
         m = measure(fn, lambda n, g: sphere_points(n, d, generator=g), f, ns_t.long(),
-                    trials=trials, ridge=ridge, noise=noise, seed=seed, n_test=n_test,
+                    trials=trials, ridge=ridge, noise_var=noise_var, seed=seed, n_test=n_test,
                     progress=progress)
         return pred, compare(spec, m, target_power=tp)
     f = lambda x: sum(math.sqrt(p) * parity(x, k) for k, p in target.items())
@@ -84,10 +84,10 @@ def domain_curves(kernel: Any, domain: str, d: int, target: dict[int, float], ns
             # exact rather than an approximation.
             warnings.simplefilter("ignore", UserWarning)
             m = measure(kernel_matrix(fn, X), None, f(X), ns_t.long(), trials=trials,
-                        ridge=ridge, noise=noise, seed=seed, progress=progress)
+                        ridge=ridge, noise_var=noise_var, seed=seed, progress=progress)
     else:
         m = measure(fn, lambda n, g: cube_points(n, d, generator=g), f, ns_t.long(),
-                    trials=trials, ridge=ridge, noise=noise, seed=seed, n_test=n_test,
+                    trials=trials, ridge=ridge, noise_var=noise_var, seed=seed, n_test=n_test,
                     progress=progress)
     return pred, compare(spec, m, target_power=tp)
 
@@ -100,7 +100,7 @@ def pool_curves(kernel: Any, X: Any, y: Any, ns: Any, *, ridge: float = 0.0,
 
     Integer labels become centred one-hot targets; float targets are used as they are. The
     prediction is on the pool distribution; measured KRR is on held-out pool points, compared
-    through the finite-pool correction (REFERENCES §2).
+    through the finite-pool correction (Simon et al. 2023, arXiv 2110.03922).
     """
     y = as_tensor(y, "y")
     if not y.is_floating_point():

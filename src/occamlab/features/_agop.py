@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from occamlab._modules import Capture, find_submodule
 from occamlab._progress import track
 from occamlab._torch import as_tensor, batch_slices, model_device_dtype
 
@@ -125,23 +126,8 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> tuple[str,
             )
         name = valid[0]
         module = model.get_submodule(name)
-    elif isinstance(layer, str):
-        names = dict(model.named_modules())
-        if layer not in names:
-            raise ValueError(f"model has no layer named {layer!r}; valid layers: {valid}")
-        name, module = layer, names[layer]
-    elif isinstance(layer, nn.Module):
-        found = [n for n, m in model.named_modules() if m is layer]
-        if not found:
-            raise ValueError(
-                f"layer {type(layer).__name__} is not a submodule of the model; valid layers: "
-                f"{valid}"
-            )
-        name, module = found[0], layer
     else:
-        raise TypeError(
-            f"layer must be an nn.Module, a layer name (str) or None, got {type(layer).__name__}"
-        )
+        name, module = find_submodule(model, layer, valid)
     _check_supported(module, name)
     return name, module
 
@@ -193,41 +179,6 @@ def _input_side(W: torch.Tensor) -> bool:
     return W.shape[1] <= W.shape[0]
 
 
-class _Capture:
-    """Forward hooks that record each layer's output (to differentiate through) once per call."""
-
-    def __init__(self, layers: dict[str, nn.Module]):
-        self.layers = layers
-        self.outputs: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
-        self.handles: list[Any] = []
-
-    def __enter__(self) -> _Capture:
-        for name, module in self.layers.items():
-            self.handles.append(module.register_forward_pre_hook(self._pre(name)))
-            self.handles.append(module.register_forward_hook(self._post(name)))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for h in self.handles:
-            h.remove()
-
-    def _pre(self, name: str):
-        def hook(module, args):
-            _check_input(module, name, args[0])
-
-        return hook
-
-    def _post(self, name: str):
-        def hook(module, args, out):
-            self.outputs[name].append(out)
-
-        return hook
-
-    def reset(self) -> None:
-        for v in self.outputs.values():
-            v.clear()
-
-
 def _agop_sums(
     model: nn.Module,
     X: Any,
@@ -254,7 +205,7 @@ def _agop_sums(
     mean = {k: None for k in layers}
     count = {k: 0 for k in layers}
     slices = list(batch_slices(n, batch_size))
-    with _Capture(layers) as cap:
+    with Capture(layers, check=_check_input) as cap:
         for sl in track(slices, description="AGOP", enabled=progress):
             cap.reset()
             xb = X[sl].detach().requires_grad_(X.is_floating_point())

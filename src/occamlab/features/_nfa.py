@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab._result import Result
+from occamlab._result import Result, format_table
 from occamlab.features._agop import agops, layer_weight, resolve_layer, supported_layers
 
 __all__ = ["NFAResult", "nfa", "pearson", "matrix_power"]
@@ -81,16 +81,27 @@ class NFAResult(Result):
             f"{self.layers}, powers: {list(self.powers)}"
         )
 
-    def plot(self, layer: str | None = None, power: float = 0.5, *, centered: bool = False,
-             delta: bool = False, ax: Any = None) -> Any:
+    def table(self) -> list[dict[str, Any]]:
+        """The rows as a table: layer, α, AGOP (plain or centered), and the three
+        correlations."""
+        return [{"layer": r["layer"], "power": r["power"],
+                 "AGOP": "centered" if r["centered"] else "plain", "corr": r["corr"],
+                 "corr_delta": r["corr_delta"], "corr_init": r["corr_init"]} for r in self.rows]
+
+    def __str__(self) -> str:
+        return format_table(self.table())
+
+    def plot(self, ax: Any = None, layer: str | None = None, power: float = 0.5, *,
+             centered: bool = False, delta: bool = False, label: str | None = None) -> Any:
         """Show WᵀW (or (W − W₀)ᵀ(W − W₀) when ``delta``) next to AGOP^α for one layer.
 
         Arguments:
+            ax: a pair of matplotlib axes; ``None`` makes a new figure.
             layer: layer name (default the first).
             power: α.
             centered: use the centered AGOP.
             delta: show the update's Gram matrix (needs an initial model).
-            ax: a pair of matplotlib axes; ``None`` makes a new figure.
+            label: how to name the layer in the titles (default its module name).
 
         Returns:
             The two axes.
@@ -109,13 +120,16 @@ class NFAResult(Result):
             _, ax = plt.subplots(1, 2, figsize=(8, 3.8))
         lhs = "(W−W₀)ᵀ(W−W₀)" if delta else "WᵀW"
         corr = pearson(gram, Ap)
-        for a, M, title in ((ax[0], gram, f"{layer}: {lhs}"),
-                            (ax[1], Ap, f"{'centered ' if centered else ''}AGOP^{power:g}")):
-            a.imshow(M.detach().cpu().numpy(), cmap="viridis")
-            a.set_title(title)
-            a.set_xticks([])
-            a.set_yticks([])
-        ax[1].set_xlabel(f"Pearson r = {corr:.3f}")
+        name = label or f"layer {layer}"
+        for a, M, title in ((ax[0], gram, f"{name}: {lhs}"),
+                            (ax[1], Ap, f"{name}: {'centered ' if centered else ''}"
+                                        f"AGOP^{power:g}")):
+            im = a.imshow(M.detach().cpu().numpy(), cmap="viridis")
+            a.figure.colorbar(im, ax=a, fraction=0.046)
+            a.set_title(title, fontsize=9)
+            a.set_xlabel("input feature (patch entry for a convolution)")
+            a.set_ylabel("input feature")
+        ax[1].set_xlabel(f"input feature; Pearson r = {corr:.3f}")
         return ax
 
 

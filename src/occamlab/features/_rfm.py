@@ -15,6 +15,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from occamlab._linalg import ridge_solve
 from occamlab._progress import track
 from occamlab._torch import as_tensor, check_positive_int
 
@@ -130,17 +131,7 @@ class RFM(BaseEstimator):
 
     def _solve(self, K: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """``(K + λI)⁻¹Y`` by Cholesky; a clear error when ``K + λI`` is not positive definite."""
-        A = K.clone()
-        A.diagonal().add_(float(self.ridge))
-        L, info = torch.linalg.cholesky_ex(A)
-        if int(info) > 0:
-            raise ValueError(
-                f"the kernel matrix plus ridge·I is not positive definite (Cholesky failed at "
-                f"column {int(info)} of {K.shape[0]}): ridge={self.ridge} is too small for this "
-                "data (duplicate or near-duplicate points?); increase ridge, e.g. to "
-                f"{max(10 * float(self.ridge), 1e-6):g}"
-            )
-        return torch.cholesky_solve(Y, L)
+        return ridge_solve(K, Y, float(self.ridge), singular="raise")
 
     def _agop(self, X: torch.Tensor, alpha: torch.Tensor, M: torch.Tensor,
               d2: torch.Tensor, same: torch.Tensor, K: torch.Tensor) -> torch.Tensor:

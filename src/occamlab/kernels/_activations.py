@@ -24,7 +24,7 @@ import torch
 
 from occamlab._check import check_int
 from occamlab._gaussian import MAX_NODES, derivative, gauss_hermite, pair_expectation
-from occamlab.kernels._core import Layer, State
+from occamlab.kernels._core import Flow, Layer, State
 
 __all__ = ["Activation", "ABRelu", "Relu", "LeakyRelu", "Abs", "Erf", "Gelu", "Sign", "Identity",
            "Elementwise", "Tanh", "activation", "ACTIVATIONS"]
@@ -67,6 +67,18 @@ class Activation(Layer):
     def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape
 
+    def infer(self, flow: Flow) -> Flow:
+        # the kernel maps take Gaussian pre-activations, which only a random affine layer gives
+        # (neural-tangents raises the same way)
+        if not flow.gaussian:
+            if flow.channels[0] == 0:
+                raise ValueError("acts on raw inputs; an activation needs a Dense or Conv "
+                                 "before it")
+            raise ValueError("its input is not Gaussian (an activation, a concatenation or a "
+                             "sum with a non-Gaussian branch came after the last Dense/Conv); "
+                             "an activation needs a Dense or Conv before it")
+        return flow.replace(gaussian=False, fresh=False)
+
     def kernel_step(self, st: State) -> State:
         q1, q2 = st.q1(), st.q2()
         if st.full:
@@ -87,8 +99,8 @@ class Activation(Layer):
         return out
 
     def module(self, shape: tuple[int, ...], width: int, out: int | None,
-               generator: torch.Generator, dtype: torch.dtype,
-               device: torch.device) -> tuple[torch.nn.Module, tuple[int, ...]]:
+               generator: torch.Generator, dtype: torch.dtype, device: torch.device,
+               parameterization: str = "ntk") -> tuple[torch.nn.Module, tuple[int, ...]]:
         return _ActModule(self), shape
 
     def __repr__(self) -> str:
@@ -259,6 +271,9 @@ class Identity(Activation):
     """``φ(z) = z``: ``T = s``, ``Ṫ = 1``."""
 
     name = "identity"
+
+    def infer(self, flow: Flow) -> Flow:
+        return flow  # T = s holds for any input, Gaussian or not
 
     def fn(self, x):
         return x

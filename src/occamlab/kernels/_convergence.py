@@ -17,8 +17,8 @@ def finite_width_error(arch: Serial, x, widths: Sequence[int], *, seeds: int = 3
 
     For each width w, builds ``arch.network(width=w)`` with ``seeds`` different seeds (float64),
     computes its empirical NTK on ``x`` and returns the mean of ‖Θ̂ − Θ‖_F / ‖Θ‖_F. At
-    initialisation the fluctuations fall as 1/√width (Jacot et al. 2018, arXiv 1806.07572, Thm. 1;
-    REFERENCES §1), so the result should have slope ≈ −½ against width on log-log axes.
+    initialisation the fluctuations fall as 1/√width (Jacot et al. 2018, arXiv 1806.07572, Thm. 1),
+    so the result should have slope ≈ −½ against width on log-log axes.
 
     Arguments:
         arch: an architecture of ``occamlab.kernels``.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from occamlab._check import check_choice
 from occamlab._cosine import check_kind
 from occamlab._progress import track
 from occamlab._result import Result
@@ -33,12 +34,17 @@ from occamlab._torch import (
     num_threads,
 )
 
-__all__ = ["Layer", "State", "Serial", "serial", "KernelResult", "cosine_kernel"]
+__all__ = ["Layer", "State", "Flow", "Serial", "serial", "KernelResult", "cosine_kernel",
+           "PARAMETERIZATIONS"]
+
+#: the parameterizations :meth:`Serial.network` builds.
+PARAMETERIZATIONS = ("ntk", "standard", "mup")
 
 # Entries of one block's NNGP array that ``batch_size=None`` aims for: 2**16 float64 entries
-# (512 KiB) keep the dozen elementwise passes of an activation in cache, which measured 3×
-# faster than one 2000 × 2000 block. Blocks of at least 16 inputs bound Python overhead, unless
-# that would pass 2**22 entries (32 MiB) per array (position pairs of large images).
+# (512 KiB) keep the dozen elementwise passes of an activation in cache (several times faster
+# than one 2000 × 2000 block: benchmarks/RESULTS.md, "Quality pass"). Blocks of at least 16
+# inputs bound Python overhead, unless that would pass 2**22 entries (32 MiB) per array
+# (position pairs of large images).
 _AUTO_BLOCK_ENTRIES = 1 << 16
 _MAX_BLOCK_ENTRIES = 1 << 22
 _MIN_AUTO_BLOCK = 16
@@ -67,6 +73,8 @@ class State:
         var2: the same for block 2 (the same object as ``var1`` on a diagonal block).
         spatial: spatial shape, ``()`` for flat features.
         full: whether position pairs are kept.
+        same: index pairs (i, j) of identical inputs of the two blocks, or ``None``: their
+            kernel is carried from ``var1`` after every layer (see :meth:`Serial.kernel_step`).
     """
 
     nngp: torch.Tensor
@@ -75,6 +83,7 @@ class State:
     var2: torch.Tensor
     spatial: tuple[int, ...]
     full: bool
+    same: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def replace(self, **kw) -> State:
         return dataclasses.replace(self, **kw)
@@ -87,28 +96,86 @@ class State:
         return self.var2.diagonal(dim1=-2, dim2=-1) if self.full else self.var2
 
 
+def _count(channels: tuple[int, int]) -> str:
+    a, b = channels
+    width = "width" if a == 1 else f"{a}·width"
+    return str(b) if a == 0 else (width if b == 0 else f"{width} + {b}")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What the static pass over an architecture (:meth:`Layer.infer`) knows about one tensor.
+
+    Attributes:
+        shape: per-example shape as the kernel sees it (channel axis first; its size is the
+            input's, since the kernel is averaged over channels).
+        channels: ``(a, b)``: the finite network has ``a·width + b`` channels (features).
+        gaussian: zero-mean Gaussian at infinite width, so an activation or a layer norm may
+            act on it (neural-tangents' ``is_gaussian``): made by Dense/Conv, kept by linear
+            maps and layer norm, lost by an activation.
+        fresh: independent of the other branches of the enclosing ``FanOut`` and of zero mean
+            given them (it passed a Dense/Conv of its own), so a sum's cross-covariances vanish.
+    """
+
+    shape: tuple[int, ...]
+    channels: tuple[int, int]
+    gaussian: bool
+    fresh: bool
+
+    def replace(self, **kw) -> Flow:
+        return dataclasses.replace(self, **kw)
+
+    def describe(self) -> str:
+        """The finite shape, e.g. ``(width, 40)``."""
+        return "(" + ", ".join([_count(self.channels), *map(str, self.shape[1:])]) + ")"
+
+
 class Layer:
     """Base class of every layer. Subclasses implement ``out_shape``, ``kernel_step``, ``module``.
 
     Shapes here exclude the batch axis: ``(d,)`` for flat features, ``(C, W)`` or ``(C, H, W)``
-    for signals and images (PyTorch layout).
+    for signals and images (PyTorch layout). Between ``FanOut`` and ``FanInSum``/``FanInConcat``
+    the state is a tuple with one entry per branch (of flows, states, shapes and tensors alike).
     """
 
     #: how the layer treats position pairs: "keep", "flatten" (needs only same-position
     #: covariances) or "pool" (needs all pairs).
     reduces: str = "keep"
+    #: whether the layer consumes branches (a tuple from ``FanOut``) rather than one input.
+    takes_branches: bool = False
 
     def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:  # pragma: no cover
         raise NotImplementedError
+
+    def infer(self, flow: Flow) -> Flow:
+        """The output's :class:`Flow`; raises ``ValueError`` for an input the layer cannot take.
+
+        The default is a linear map without parameters: only the shape changes.
+        """
+        return flow.replace(shape=self.out_shape(flow.shape))
+
+    def needs_pairs(self) -> bool | None:
+        """Whether the kernel must carry all position pairs here (``True``), drops the spatial
+        axes without needing them (``False``) or neither (``None``: ask the next layer)."""
+        return {"pool": True, "flatten": False}.get(self.reduces)
 
     def kernel_step(self, st: State) -> State:  # pragma: no cover
         raise NotImplementedError
 
     def module(self, shape: tuple[int, ...], width: int, out: int | None,
-               generator: torch.Generator, dtype: torch.dtype,
-               device: torch.device) -> tuple[nn.Module, tuple[int, ...]]:  # pragma: no cover
-        """The finite layer for input ``shape``; ``out`` overrides ``width`` for a readout."""
-        raise NotImplementedError
+               generator: torch.Generator, dtype: torch.dtype, device: torch.device,
+               parameterization: str = "ntk") -> tuple[nn.Module, tuple[int, ...]]:
+        """The finite layer for input ``shape``; ``out`` overrides ``width`` for a readout.
+
+        ``parameterization`` ("ntk", "standard", "mup"; see :meth:`Serial.network`) only
+        matters to layers with parameters; see :meth:`supports`.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    def supports(self, parameterization: str) -> bool:
+        """Whether :meth:`module` can build this layer in ``parameterization``: any for a layer
+        without parameters, only "ntk" unless a layer with a width says otherwise."""
+        return parameterization == "ntk" or not self.has_width
 
     @property
     def has_width(self) -> bool:
@@ -174,7 +241,7 @@ def _run_blocks(fn: Callable[[tuple[int, int]], None], pairs: list[tuple[int, in
     """Run ``fn`` on every block pair: on CPU, blocks in parallel threads, each op single-threaded.
 
     A block is cache-sized, so splitting each of its elementwise ops over cores gains little and
-    costs a barrier per op, which on a loaded machine measured 10× slower than one thread.
+    costs a thread barrier per op, which costs more than the op.
     Parallelism over blocks instead (torch releases the GIL inside ops) keeps every core busy
     without barriers. Outputs of different blocks never overlap.
     """
@@ -237,6 +304,18 @@ def _input_kernel(x1: torch.Tensor, x2: torch.Tensor | None, full: bool,
     return State(nngp, ntk, var1, var2, spatial, full and bool(spatial))
 
 
+def _carry_same(st):
+    """Identical inputs stay identical: set their kernel from the variance's own formula, so the
+    next activation sees a cosine of exactly 1 (θ = 0), not the arccos of a rounded ratio (a
+    √eps error: 4e-4 in float32)."""
+    if isinstance(st, tuple):
+        return tuple(_carry_same(s) for s in st)
+    if st.same is not None:
+        i, j = st.same
+        st.nngp[i, j] = st.var1[i]
+    return st
+
+
 class Serial(Layer):
     """Layers applied in order; made by :func:`serial`."""
 
@@ -248,38 +327,57 @@ class Serial(Layer):
     def __repr__(self) -> str:
         return "serial(" + ", ".join(map(repr, self.layers)) + ")"
 
-    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        gaussian = False
+    @property
+    def has_width(self) -> bool:
+        return any(layer.has_width for layer in self.layers)
+
+    def supports(self, parameterization: str) -> bool:
+        return all(layer.supports(parameterization) for layer in self.layers)
+
+    def infer(self, flow):
         for i, layer in enumerate(self.layers):
-            if layer.has_width:
-                gaussian = True
-            elif layer.reduces == "keep" and not gaussian:
-                # the kernel maps assume Gaussian pre-activations, which only a random affine
-                # layer provides (raw inputs are not Gaussian)
-                raise ValueError(f"layer {i} ({layer!r}) acts on raw inputs; an activation needs "
-                                 "a Dense or Conv before it")
+            branched = isinstance(flow, tuple)
             try:
-                shape = layer.out_shape(shape)
+                if branched and not layer.takes_branches:
+                    raise ValueError(f"it receives {len(flow)} branches; merge them first with "
+                                     "FanInSum() or FanInConcat(), or give one layer per branch "
+                                     "with parallel(...)")
+                if layer.takes_branches and not branched:
+                    raise ValueError("it needs branches; split the input with FanOut(n) first")
+                flow = layer.infer(flow)
             except ValueError as e:
                 raise ValueError(f"layer {i} ({layer!r}): {e}") from None
-        return shape
+        return flow
 
-    def _plan(self) -> list[bool]:
-        """``full[i]``: whether the state entering layer i must keep all position pairs."""
-        need, full = False, []
-        for layer in reversed(self.layers):
-            full.append(need)
-            if layer.reduces == "pool":
-                need = True
-            elif layer.reduces == "flatten":
-                need = False
-        full.append(need)
-        return full[::-1]
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(shape)
+        c = shape[0] if shape else 1
+        flow = self.infer(Flow(shape, (0, c), gaussian=False, fresh=False))
+        if isinstance(flow, tuple):
+            raise ValueError(f"the architecture ends with {len(flow)} branches; merge them with "
+                             "FanInSum() or FanInConcat()")
+        return flow.shape
 
-    def kernel_step(self, st: State) -> State:
+    def needs_pairs(self) -> bool | None:
         for layer in self.layers:
-            st = layer.kernel_step(st)
+            need = layer.needs_pairs()
+            if need is not None:
+                return need
+        return None
+
+    def kernel_step(self, st):
+        for layer in self.layers:
+            st = _carry_same(layer.kernel_step(st))
         return st
+
+    def module(self, shape, width, out, generator, dtype, device, **kw):
+        """The layers as one ``nn.Sequential``: a branch of :func:`parallel`, which holds no
+        readout (``out`` is ``None``), so every Dense/Conv gets ``width``."""
+        mods = []
+        for layer in self.layers:
+            mod, shape = layer.module(shape, width, None, generator, dtype, device, **kw)
+            mods.append(mod)
+        return nn.Sequential(*mods), shape
 
     def kernel(self, x1, x2=None, batch_size: int | None = None, *,
                dtype: torch.dtype | None = torch.float64, ntk: bool = True,
@@ -309,8 +407,13 @@ class Serial(Layer):
             dtype = x1.dtype if isinstance(x1, torch.Tensor) and x1.is_floating_point() \
                 else torch.float64
         x1 = as_tensor(x1, "x1", dtype=dtype, ndim=(2, 3, 4))
+        if x1.shape[0] == 0:
+            raise ValueError(f"x1 has no inputs (shape {tuple(x1.shape)}); give at least one")
         if x2 is not None:
             x2 = as_tensor(x2, "x2", dtype=dtype, device=x1.device, ndim=(2, 3, 4))
+            if x2.shape[0] == 0:
+                raise ValueError(f"x2 has no inputs (shape {tuple(x2.shape)}); give at least "
+                                 "one")
             if x2.shape[1:] != x1.shape[1:]:
                 raise ValueError(f"x1 and x2 must have the same feature shape, got "
                                  f"{tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}")
@@ -318,7 +421,7 @@ class Serial(Layer):
         if len(shape) != 1:
             raise ValueError(f"the architecture's output has spatial axes (shape {shape}); end "
                              "it with Flatten() or GlobalAvgPool() and a Dense readout")
-        full = self._plan()[0]
+        full = bool(self.needs_pairs())
         n1 = x1.shape[0]
         n2 = n1 if x2 is None else x2.shape[0]
         if batch_size is None:
@@ -340,12 +443,7 @@ class Serial(Layer):
             xb = (x1 if x2 is None else x2)[c]
             dup_i, dup_j = _identical_rows(x1[r], xb)
             st = _input_kernel(x1[r], None if same else xb, full, ntk)
-            for layer in self.layers:
-                st = layer.kernel_step(st)
-                # identical inputs stay identical: carry their kernel from the variance's own
-                # formula, so the next activation sees a cosine of exactly 1 (θ = 0), not the
-                # arccos of a rounded ratio (a √eps error: 4e-4 in float32)
-                st.nngp[dup_i, dup_j] = st.var1[dup_i]
+            st = self.kernel_step(st.replace(same=(dup_i, dup_j)))
             nngp_b, ntk_b = st.nngp[..., 0], (st.ntk[..., 0] if ntk else None)
             if same:  # vectorized and scalar tails of torch's math kernels may differ by an ulp
                 nngp_b = 0.5 * (nngp_b + nngp_b.T)
@@ -364,12 +462,33 @@ class Serial(Layer):
     def network(self, in_shape: Sequence[int], width: int, seed: int | None = 0, *,
                 out_dim: int = 1, dtype: torch.dtype | None = None,
                 device: torch.device | str = "cpu",
-                generator: torch.Generator | None = None) -> nn.Sequential:
-        """The finite network of this architecture, in NTK parameterization.
+                generator: torch.Generator | None = None,
+                parameterization: str = "ntk") -> nn.Sequential:
+        """The finite network of this architecture, in NTK, standard or μP parameterization.
 
-        Every Dense/Conv computes ``(w_std/√fan_in)·W·x + b_std·b`` with W, b standard normal
-        (Jacot et al. 2018, Eq. 1), so its empirical NTK at initialisation tends to
-        :meth:`kernel`'s NTK as ``width`` grows (fluctuations ~ 1/√width).
+        In NTK parameterization (the default) every Dense/Conv computes
+        ``(w_std/√fan_in)·W·x + b_std·b`` with W, b standard normal (Jacot et al. 2018, Eq. 1),
+        so its empirical NTK at initialisation tends to :meth:`kernel`'s NTK as ``width`` grows
+        (fluctuations ~ 1/√width). For one seed all three draw the same normals, rescaled: "ntk"
+        and "standard" give the same function at initialisation, μP's readout is 1/√fan_in
+        smaller (its output starts near 0); they differ in how training scales with width
+        (Yang & Hu 2021, arXiv 2011.14522, §3 and §5; the fan-in form of Yang et al. 2022,
+        arXiv 2203.03466, Table 3, SGD), with fan_in = features (or channels × taps) in and
+        fan_out out of a layer:
+
+        ============  =====================  ===================  ==========================
+        layer         "ntk"                  "standard"           "mup"
+        ============  =====================  ===================  ==========================
+        weight        W ~ N(0, 1),           W ~ N(0, w²/fan_in)  W ~ N(0, w²/fan_in); the
+                      times w/√fan_in                             readout N(0, w²/fan_in²)
+        bias          b ~ N(0, 1), times b   b ~ N(0, b_std²)     b ~ N(0, b_std²)
+        SGD LR        η everywhere           η everywhere         input weights η·fan_out,
+                                                                  hidden η, readout
+                                                                  η/fan_in, biases η·fan_out
+        ============  =====================  ===================  ==========================
+
+        The μP learning rates are per layer: train with
+        ``torch.optim.SGD(K.mup_param_groups(net, lr))``.
 
         Arguments:
             in_shape: one input's shape, ``(d,)``, ``(C, W)`` or ``(C, H, W)``.
@@ -378,11 +497,19 @@ class Serial(Layer):
             out_dim: outputs of the last Dense/Conv layer (the readout).
             dtype: parameter dtype (default: torch's default dtype).
             device: where the parameters live.
+            parameterization: "ntk", "standard" or "mup" (see above); a layer with parameters
+                that has no such parameterization is an error.
 
         Returns:
             ``torch.nn.Sequential`` mapping (N, *in_shape) to (N, out_dim).
         """
         width = check_positive_int(width, "width")
+        check_choice(parameterization, "parameterization", PARAMETERIZATIONS)
+        for i, layer in enumerate(self.layers):
+            if not layer.supports(parameterization):
+                raise ValueError(f"layer {i} ({layer!r}) cannot be built in "
+                                 f"parameterization={parameterization!r}; only Dense and Conv "
+                                 "have 'standard' and 'mup' (use parameterization='ntk')")
         out_dim = check_positive_int(out_dim, "out_dim")
         shape = tuple(int(s) for s in in_shape)
         if len(shape) not in (1, 2, 3) or min(shape) < 1:
@@ -392,11 +519,14 @@ class Serial(Layer):
         dtype = dtype or torch.get_default_dtype()
         device = torch.device(device)
         gen = make_generator(seed, generator)
-        last = max((i for i, layer in enumerate(self.layers) if layer.has_width), default=-1)
+        wide = [i for i, layer in enumerate(self.layers) if layer.has_width]
+        last = max(wide, default=-1)
         mods = []
         for i, layer in enumerate(self.layers):
             mod, shape = layer.module(shape, width, out_dim if i == last else None, gen,
-                                      dtype, device)
+                                      dtype, device, parameterization=parameterization)
+            if wide and i == wide[0] and getattr(mod, "role", "readout") != "readout":
+                mod.role = "input"  # its fan-in is the data's, not the width (μP's LR rule)
             mods.append(mod)
         return nn.Sequential(*mods)
 
@@ -442,11 +572,9 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
         ones = torch.ones(flat.shape[0], 1, dtype=torch.float64, device=c.device)
         st = State(flat.clone(), torch.zeros_like(flat) if kind == "ntk" else None, ones,
                    ones[:1].clone(), (), False)
-        one = flat[:, 0, 0] == 1
-        for layer in arch.layers:
-            st = layer.kernel_step(st)
-            # c = 1 is the diagonal x' = x: carry it exactly, so later cosines are exactly 1
-            st.nngp[one, 0, 0] = st.var1[one, 0]
+        # c = 1 is the diagonal x' = x: carry it exactly, so later cosines are exactly 1
+        one = (flat[:, 0, 0] == 1).nonzero()[:, 0]
+        st = arch.kernel_step(st.replace(same=(one, torch.zeros_like(one))))
         out = st.ntk if kind == "ntk" else st.nngp
         return out.reshape(c.shape)
 

@@ -25,20 +25,21 @@ All three are blocked over the inputs (``batch_size``) so memory stays bounded.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import jacrev, jvp, vmap
+from torch.func import jacrev, vmap
 
+from occamlab._modules import Capture, check_eval_mode, find_submodule
 from occamlab._progress import track
 from occamlab._torch import (
     as_tensor,
     batch_slices,
     call,
     check_positive_int,
+    jvp,
     model_device_dtype,
     trainable_params,
 )
@@ -98,9 +99,14 @@ def _prepare_pair(model: nn.Module, x1: Any, x2: Any
     return a, b, home
 
 
-def _output_size(model: nn.Module, x: torch.Tensor) -> int:
+def _output_size(model: nn.Module, x: torch.Tensor, name: str = "x1") -> int:
     with torch.no_grad():
-        y = model(x[:1])
+        try:
+            y = model(x[:1])
+        except RuntimeError as e:  # a shape mismatch inside the user's forward
+            raise ValueError(f"model could not be evaluated on {name} of shape "
+                             f"{tuple(x.shape)} (check its feature dimension against the "
+                             f"model's first layer): {e}") from None
     if not isinstance(y, torch.Tensor) or y.ndim < 1 or y.shape[0] != 1:
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(
@@ -225,13 +231,7 @@ def _jvp_ntk(model: nn.Module, params: dict, x1: torch.Tensor, x2: torch.Tensor 
         def push(t: dict) -> torch.Tensor:
             return jvp(lambda p: call(model, p, xa), (params,), (t,))[1].reshape(xa.shape[0], out)
 
-        with warnings.catch_warnings():
-            # On its first forward-mode pass torch compiles its own jvp decompositions with
-            # torch.jit.script and warns that torch.jit.script is deprecated: torch's internals,
-            # not an API this code calls, so that one message is not passed on to the user.
-            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
-                                    category=DeprecationWarning)
-            cols = vmap(push)(tangents)  # (b·O', a, O)
+        cols = vmap(push)(tangents)  # (b·O', a, O)
         theta = cols.reshape(nb, out, xa.shape[0], out).permute(2, 0, 3, 1)  # (a, b, O, O')
         return theta.diagonal(dim1=2, dim2=3).sum(-1) if trace else theta
 
@@ -292,6 +292,7 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
         device (the inputs are cast to the model's dtype and device for the computation).
     """
     _check_model(model)
+    check_eval_mode(model, "the empirical NTK")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if batch_size is not None:
@@ -327,19 +328,8 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
 
 def _find_layer(model: nn.Module, layer: nn.Module | str | None, probe: torch.Tensor
                 ) -> nn.Module:
-    if isinstance(layer, str):
-        named = dict(model.named_modules())
-        if layer not in named:
-            names = [k for k in named if k][:12]
-            raise ValueError(f"layer {layer!r} is not a submodule of the model; valid names "
-                             f"include {names}")
-        return named[layer]
-    if isinstance(layer, nn.Module):
-        if not any(m is layer for m in model.modules()):
-            raise ValueError(f"layer {type(layer).__name__} is not a submodule of the model")
-        return layer
     if layer is not None:
-        raise TypeError(f"layer must be None, a submodule or its name, got {type(layer).__name__}")
+        return find_submodule(model, layer)[1]
     # The readout is the last dense layer *called*, which need not be the last one registered.
     own_dense = own_modules()[0]
     called: list[nn.Module] = []
@@ -361,18 +351,14 @@ def _find_layer(model: nn.Module, layer: nn.Module | str | None, probe: torch.Te
 def _features(model: nn.Module, layer: nn.Module, x: torch.Tensor,
               batch_size: int | None) -> torch.Tensor:
     chunks: list[torch.Tensor] = []
-    hook = layer.register_forward_pre_hook(lambda m, args: chunks.append(args[0].detach()))
-    try:
-        with torch.no_grad():
-            for s in batch_slices(x.shape[0], batch_size):
-                before = len(chunks)
-                model(x[s])
-                if len(chunks) == before:
-                    raise ValueError(f"layer {type(layer).__name__} is never called by the "
-                                     "model's forward")
-                del chunks[before + 1:]  # a layer called twice: its first input
-    finally:
-        hook.remove()
+    with Capture({"layer": layer}) as cap, torch.no_grad():
+        for s in batch_slices(x.shape[0], batch_size):
+            cap.reset()
+            model(x[s])
+            if not cap.inputs["layer"]:
+                raise ValueError(f"layer {type(layer).__name__} is never called by the "
+                                 "model's forward")
+            chunks.append(cap.inputs["layer"][0])  # a layer called twice: its first input
     return torch.cat([c.reshape(c.shape[0], -1) for c in chunks])
 
 
@@ -403,9 +389,11 @@ def empirical_nngp(model: nn.Module, x1: Any, x2: Any = None, *,
         K of shape (n1, n2), in the model's dtype, on x1's device.
     """
     _check_model(model)
+    check_eval_mode(model, "the empirical NNGP")
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
     a, b, home = _prepare_pair(model, x1, x2)
+    _output_size(model, a)
     module = _find_layer(model, layer, a[:1])
     f1 = _features(model, module, a, batch_size)
     f2 = f1 if b is None else _features(model, module, b, batch_size)

@@ -121,6 +121,9 @@ def layerwise_plan(model: nn.Module) -> tuple[list[Step] | None, str]:
     steps: list[Step] = []
     seen: set[int] = set()
     for m in _leaves(model):
+        if getattr(m, "branching", False):  # occamlab's FanOut/parallel/FanIn modules
+            return None, (f"{type(m).__name__} splits or merges branches (a residual or parallel "
+                          "block); the layerwise path handles single chains")
         trainable = [p for p in m.parameters() if p.requires_grad]
         if not trainable:
             plain = (isinstance(m, _ELEMENTWISE) and type(m).forward in _ELEMENTWISE_FORWARDS

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from occamlab.kernels._core import Layer, State
+from occamlab.kernels._core import Flow, Layer, State
 
 __all__ = ["Dense", "Conv", "Flatten", "GlobalAvgPool"]
 
@@ -37,9 +37,46 @@ def _check_std(value: float, name: str) -> float:
     return value
 
 
-def _randn(shape, generator, dtype, device) -> nn.Parameter:
+def _randn(shape, generator, dtype, device, std: float = 1.0) -> nn.Parameter:
     # Drawn on CPU from the seeded generator so a seed gives the same network on any device.
-    return nn.Parameter(torch.randn(*shape, generator=generator, dtype=dtype).to(device))
+    t = torch.randn(*shape, generator=generator, dtype=dtype)
+    return nn.Parameter((t if std == 1.0 else t * std).to(device))
+
+
+class _Parameterized(nn.Module):
+    """What Dense and Conv modules share: weight and bias drawn for a parameterization.
+
+    ``forward`` computes ``scale·(W ⋆ x) + b_std·b``; "ntk" draws W, b standard normal with
+    scale = w_std/√fan_in, b_std = b_std; "standard" and "mup" draw the same normals rescaled to
+    the init standard deviations (w_std/√fan_in; μP's readout w_std/fan_in; b_std) with scale =
+    b_std = 1 (the layerwise empirical NTK reads ``scale`` and ``b_std`` as the multipliers).
+    ``role`` ("input", "hidden", "readout") sets μP's per-layer learning rates.
+    """
+
+    def _draw(self, w_shape, fan_in, fan_out, w_std, b_std, generator, dtype, device,
+              parameterization, readout):
+        self.parameterization = parameterization
+        self.role = "readout" if readout else "hidden"
+        self.fan_in, self.fan_out = fan_in, fan_out
+        if parameterization == "ntk":
+            self.scale, self.b_std, w_init, b_init = w_std / math.sqrt(fan_in), b_std, 1.0, 1.0
+        else:
+            mup_readout = parameterization == "mup" and readout
+            w_init = w_std / (fan_in if mup_readout else math.sqrt(fan_in))
+            self.scale, self.b_std, b_init = 1.0, 1.0, b_std
+        self.weight = _randn(w_shape, generator, dtype, device, w_init)
+        self.bias = _randn((fan_out,), generator, dtype, device, b_init) if b_std else None
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """Learning-rate multiplier of each parameter under SGD (μP: Yang et al. 2022, arXiv
+        2203.03466, Table 3: input weights and biases ×fan_out, readout weights ×1/fan_in)."""
+        if self.parameterization != "mup":
+            w, b = 1.0, 1.0
+        else:
+            w = {"input": float(self.fan_out), "hidden": 1.0,
+                 "readout": 1.0 / self.fan_in}[self.role]
+            b = float(self.fan_out)
+        return {"weight": w} | ({"bias": b} if self.bias is not None else {})
 
 
 class Dense(Layer):
@@ -67,6 +104,9 @@ class Dense(Layer):
                              "spatial axes; insert Flatten() or GlobalAvgPool() before Dense")
         return shape
 
+    def infer(self, flow: Flow) -> Flow:
+        return Flow(self.out_shape(flow.shape), (1, 0), gaussian=True, fresh=True)
+
     def kernel_step(self, st: State) -> State:
         w2, b2 = self.w_std ** 2, self.b_std ** 2
         b2 = st.nngp.new_tensor(b2)  # a 0-d tensor makes w²·Σ + b² one pass: add(b², Σ, w²)
@@ -76,22 +116,25 @@ class Dense(Layer):
         var2 = var1 if st.var2 is st.var1 else torch.add(b2, st.var2, alpha=w2)
         return st.replace(nngp=nngp, ntk=ntk, var1=var1, var2=var2)
 
-    def module(self, shape, width, out, generator, dtype, device):
+    def supports(self, parameterization: str) -> bool:
+        return True
+
+    def module(self, shape, width, out, generator, dtype, device, parameterization="ntk"):
         n_out = width if out is None else out
         return _DenseModule(shape[0], n_out, self.w_std, self.b_std, generator, dtype,
-                            device), (n_out,)
+                            device, parameterization, out is not None), (n_out,)
 
 
-class _DenseModule(nn.Module):
+class _DenseModule(_Parameterized):
     # The affine-layer protocol read by occamlab.features (which cannot import kernels): the
     # kind of map, and the matrix the layer actually applies.
     affine_kind = "linear"
 
-    def __init__(self, n_in, n_out, w_std, b_std, generator, dtype, device):
+    def __init__(self, n_in, n_out, w_std, b_std, generator, dtype, device,
+                 parameterization="ntk", readout=False):
         super().__init__()
-        self.scale, self.b_std = w_std / math.sqrt(n_in), b_std
-        self.weight = _randn((n_out, n_in), generator, dtype, device)
-        self.bias = _randn((n_out,), generator, dtype, device) if b_std else None
+        self._draw((n_out, n_in), n_in, n_out, w_std, b_std, generator, dtype, device,
+                   parameterization, readout)
 
     def forward(self, x):
         z = F.linear(x, self.weight) * self.scale
@@ -104,7 +147,8 @@ class _DenseModule(nn.Module):
 
     def extra_repr(self) -> str:
         o, i = self.weight.shape
-        return f"{i} → {o}, NTK parameterization, scale={self.scale:.4g}, b_std={self.b_std:g}"
+        return (f"{i} → {o}, {self.parameterization} parameterization ({self.role}), "
+                f"scale={self.scale:.4g}, b_std={self.b_std:g}")
 
 
 def _pieces(n: int, offset: int, circular: bool) -> list[tuple[int, int, int]]:
@@ -210,6 +254,9 @@ class Conv(Layer):
             spatial = tuple(n - k + 1 for k, n in zip(taps, spatial))
         return (shape[0], *spatial)
 
+    def infer(self, flow: Flow) -> Flow:
+        return Flow(self.out_shape(flow.shape), (1, 0), gaussian=True, fresh=True)
+
     def kernel_step(self, st: State) -> State:
         taps = self._taps(len(st.spatial))
         w2, b2 = self.w_std ** 2, self.b_std ** 2
@@ -231,21 +278,24 @@ class Conv(Layer):
                         for k, n in zip(taps, st.spatial))
         return st.replace(nngp=nngp, ntk=ntk, var1=var1, var2=var2, spatial=spatial)
 
-    def module(self, shape, width, out, generator, dtype, device):
+    def supports(self, parameterization: str) -> bool:
+        return True
+
+    def module(self, shape, width, out, generator, dtype, device, parameterization="ntk"):
         n_out = width if out is None else out
         taps = self._taps(len(shape) - 1)
         mod = _ConvModule(shape[0], n_out, taps, self.padding, self.w_std, self.b_std,
-                          generator, dtype, device)
+                          generator, dtype, device, parameterization, out is not None)
         return mod, (n_out, *self.out_shape(shape)[1:])
 
 
-class _ConvModule(nn.Module):
-    def __init__(self, c_in, c_out, taps, padding, w_std, b_std, generator, dtype, device):
+class _ConvModule(_Parameterized):
+    def __init__(self, c_in, c_out, taps, padding, w_std, b_std, generator, dtype, device,
+                 parameterization="ntk", readout=False):
         super().__init__()
-        self.taps, self.padding, self.b_std = taps, padding, b_std
-        self.scale = w_std / math.sqrt(c_in * math.prod(taps))
-        self.weight = _randn((c_out, c_in, *taps), generator, dtype, device)
-        self.bias = _randn((c_out,), generator, dtype, device) if b_std else None
+        self.taps, self.padding = taps, padding
+        self._draw((c_out, c_in, *taps), c_in * math.prod(taps), c_out, w_std, b_std,
+                   generator, dtype, device, parameterization, readout)
 
     def forward(self, x):
         if self.padding != "valid":
@@ -272,7 +322,8 @@ class _ConvModule(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[1]} → {self.weight.shape[0]}, taps={self.taps}, "
-                f"padding={self.padding!r}, scale={self.scale:.4g}, b_std={self.b_std:g}")
+                f"padding={self.padding!r}, {self.parameterization} parameterization "
+                f"({self.role}), scale={self.scale:.4g}, b_std={self.b_std:g}")
 
 
 class Flatten(Layer):
@@ -287,6 +338,11 @@ class Flatten(Layer):
     def out_shape(self, shape):
         return (math.prod(shape),)
 
+    def infer(self, flow: Flow) -> Flow:
+        p = math.prod(flow.shape[1:])
+        a, b = flow.channels
+        return flow.replace(shape=self.out_shape(flow.shape), channels=(a * p, b * p))
+
     def kernel_step(self, st: State) -> State:
         if not st.spatial:
             return st
@@ -300,7 +356,7 @@ class Flatten(Layer):
                           var1=var1, var2=var1 if st.var2 is st.var1 else mean(st.var2),
                           spatial=(), full=False)
 
-    def module(self, shape, width, out, generator, dtype, device):
+    def module(self, shape, width, out, generator, dtype, device, parameterization="ntk"):
         return nn.Flatten(), self.out_shape(shape)
 
 
@@ -330,7 +386,7 @@ class GlobalAvgPool(Layer):
                           var1=var1, var2=var1 if st.var2 is st.var1 else mean(st.var2),
                           spatial=(), full=False)
 
-    def module(self, shape, width, out, generator, dtype, device):
+    def module(self, shape, width, out, generator, dtype, device, parameterization="ntk"):
         return _GAPModule(), (shape[0],)
 
 

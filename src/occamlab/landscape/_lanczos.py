@@ -8,8 +8,10 @@ span{q₁, Aq₁, …, A^{m−1}q₁} with
 
 one product A·q per step. The eigenpairs (θ_i, s_i) of T_m give Ritz pairs (θ_i, Q_m s_i) whose
 residual is exactly ‖A Q_m s_i − θ_i Q_m s_i‖ = β_m |s_i[m]| (Golub & Van Loan eq. 10.1.9).
-Each new q is orthogonalized twice against every earlier one ("twice is enough", Parlett), so
-the basis stays orthogonal to rounding and no spurious copies of converged eigenvalues appear.
+Each new q is orthogonalized against every earlier one, a second time when the first pass lost
+more than 1 − 1/√2 of its norm (Daniel, Gragg, Kaufman & Stewart 1976; "twice is enough",
+Parlett), so the basis stays orthogonal to rounding and no spurious copies of converged
+eigenvalues appear.
 When β_j vanishes the Krylov space is invariant; the iteration continues from a fresh random
 vector orthogonal to it (a zero in T's off-diagonal), so low-rank operators are handled.
 """
@@ -53,17 +55,21 @@ def lanczos(matvec: Callable[[torch.Tensor], torch.Tensor], q1: torch.Tensor, st
     q = q1 / q1.norm()
     basis = torch.empty(min(steps, p), p, dtype=q1.dtype, device=q1.device)
     alpha, beta = [], []
-    m = 0
+    m, scale = 0, 0.0
     while m < min(steps, p):
         basis[m] = q
         z = matvec(q)
         a = torch.dot(q, z)
         alpha.append(a)
         qs = basis[:m + 1]
-        for _ in range(2):  # full reorthogonalization, twice
-            z = z - qs.T @ (qs @ z)
+        z = z - a * q - (beta[-1] * basis[m - 1] if m else 0.0)  # the three-term recurrence
+        before = z.norm()
+        z = z - qs.T @ (qs @ z)  # full reorthogonalization (classical Gram–Schmidt) ...
         b = z.norm()
-        scale = max(abs(float(x)) for x in alpha) + (float(beta[-1]) if beta else 0.0)
+        if float(b) < 0.7071 * float(before):  # ... repeated if it cancelled (DGKS test)
+            z = z - qs.T @ (qs @ z)
+            b = z.norm()
+        scale = max(scale, abs(float(a)) + (float(beta[-1]) if beta else 0.0))
         m += 1
         if m < min(steps, p) and float(b) <= 1e-10 * max(scale, 1e-300):
             if not restart:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import jvp, vjp, vmap
+from torch.func import vjp, vmap
 
-from occamlab._hvp import hvp
-from occamlab._torch import unflatten
+from occamlab._hvp import hvp, hvp_fn
+from occamlab._torch import jvp, unflatten
 from occamlab.landscape._objective import Objective, make_objective
 
 __all__ = ["LinearOperator", "HessianOperator", "GGNOperator", "TensorOperator", "hessian",
@@ -83,9 +83,9 @@ class TensorOperator(LinearOperator):
 
 
 class _ModelOperator(LinearOperator):
-    def __init__(self, objective: Objective):
+    def __init__(self, objective: Objective, point: torch.Tensor | None = None):
         self.objective = objective
-        self.point = objective.w0
+        self.point = objective.w0 if point is None else point
         p = objective.n_params
         self.shape = (p, p)
         self.dtype, self.device = self.point.dtype, self.point.device
@@ -101,13 +101,24 @@ class _ModelOperator(LinearOperator):
 class HessianOperator(_ModelOperator):
     """H = ∇²L(w) at the model's parameters (or at x0 of a function). Build with :func:`hessian`.
 
-    ``point`` holds w (P,); ``objective`` the loss it differentiates.
+    ``point`` holds w (P,); ``objective`` the loss it differentiates. With a single batch the
+    gradient's graph is built on the first product and kept, so each later product is one
+    backward pass; with several batches every product recomputes each batch's gradient, and
+    memory stays that of one batch.
     """
 
+    _apply = None
+
     def _matmat(self, v: torch.Tensor) -> torch.Tensor:
+        obj = self.objective
+        if len(obj.weights) == 1:
+            if self._apply is None:
+                self._apply = hvp_fn(lambda u: obj.batch_loss(u, 0), self.point)[1]
+            return self._apply(v[0]).unsqueeze(0) if v.shape[0] == 1 else self._apply(
+                v, batched=True)
         if v.shape[0] == 1:  # one vector: plain double backward, no vmap overhead
-            return self.objective.grad_hvp(self.point, v[0])[1].unsqueeze(0)
-        return self.objective.grad_hvp(self.point, v, batched=True)[1]
+            return obj.grad_hvp(self.point, v[0])[1].unsqueeze(0)
+        return obj.grad_hvp(self.point, v, batched=True)[1]
 
 
 class GGNOperator(_ModelOperator):
@@ -119,7 +130,7 @@ class GGNOperator(_ModelOperator):
         for b, c in enumerate(obj.weights):
             f, loss = obj.ggn_batch(b)
             out, pullback = vjp(f, w)
-            jv = vmap(lambda u, f=f: jvp(f, (w,), (u,))[1])(v)      # J v, (k, *out.shape)
+            jv = vmap(lambda u, f=f: jvp(f, (w,), (u,))[1])(v)  # J v, (k, *out.shape)
             hjv = hvp(loss, out.detach(), jv, batched=True)         # ∇²ℓ J v
             total += c * vmap(pullback)(hjv)[0]                     # Jᵀ ∇²ℓ J v
         return total

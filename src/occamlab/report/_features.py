@@ -63,9 +63,10 @@ def trained_models(study: Any) -> dict[str, nn.Module]:
                 if k in cache}
     data = study.data
     n = 1000 if study.quick else data.x_train.shape[0]
-    epochs = 15 if study.quick else 60
+    epochs = 15 if study.quick else 40
     x, y = data.x_train[:n].float(), data.y_train[:n]
     for key, factory, seed in (("mlp", make_mlp, 0), ("cnn", make_cnn, 1)):
+        study.log(f"  training the {key.upper()} ({n} signals, {epochs} epochs)")
         torch.manual_seed(study.seed * 1000 + seed)
         model = factory(n_classes=data.n_classes, length=data.x_train.shape[-1])
         cache[f"init_{key}"] = copy.deepcopy(model).eval()
@@ -74,12 +75,38 @@ def trained_models(study: Any) -> dict[str, nn.Module]:
     return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")}
 
 
+def _shape(module: nn.Module) -> str:
+    if isinstance(module, nn.Linear):
+        return f"{module.in_features}→{module.out_features}"
+    return f"{module.in_channels}→{module.out_channels} channels, {module.kernel_size[0]} taps"
+
+
+def _nfa_finding(results: dict, accuracy: dict, n_classes: int) -> str:
+    """What the NFA rows show: the update's correlation, and where the raw correlation at
+    initialisation is as high as after training."""
+    parts = []
+    for key, res in results.items():
+        rows = [r for r in res.rows if not r["centered"]]
+        deltas = ", ".join(f"{r['layer']}: {r['corr_delta']:.2f}" for r in rows
+                           if r["corr_delta"] == r["corr_delta"])
+        init_higher = [r["layer"] for r in rows if r["corr_init"] >= r["corr"]]
+        text = (f"the {key.upper()} (test accuracy {accuracy[key]:.3f}, chance "
+                f"{1 / n_classes:.2f}) has update correlations corr((W−W₀)ᵀ(W−W₀), AGOP^½) of "
+                f"{deltas or 'none defined'} by layer")
+        if init_higher:
+            text += (f"; in layer(s) {', '.join(init_higher)} the raw WᵀW correlates with the "
+                     "AGOP at initialisation at least as well as after training, so there the "
+                     "raw correlation says nothing about what training learned")
+        parts.append(text)
+    return "Neural feature ansatz: " + "; ".join(parts) + "."
+
+
 def section(sec: Section, study: Any) -> None:
     import matplotlib.pyplot as plt
 
     data = study.data
     models = trained_models(study)
-    n_agop = 500 if study.quick else 4000
+    n_agop = 500 if study.quick else 2000
     X = data.x_train[:n_agop].float()
     sec.text(
         "The neural feature ansatz (Radhakrishnan et al., Science 2024) says a trained layer's "
@@ -92,10 +119,11 @@ def section(sec: Section, study: Any) -> None:
         "signals. The readout's gradient is constant, so its centered AGOP is zero and that "
         "correlation is undefined (nan)."
     )
-    rows, results = [], {}
+    rows, results, accuracy = [], {}, {}
     for key in ("mlp", "cnn"):
         model, init = models[f"trained_{key}"], models[f"init_{key}"]
-        acc = _accuracy(model, data.x_test.float(), data.y_test)
+        acc = accuracy[key] = _accuracy(model, data.x_test.float(), data.y_test)
+        study.log(f"  NFA of the {key.upper()} on {n_agop} signals")
         res = nfa(model, X, init_model=init, powers=(0.5,), progress=False)
         results[key] = res
         for r in res.rows:
@@ -103,17 +131,22 @@ def section(sec: Section, study: Any) -> None:
                          "AGOP": "centered" if r["centered"] else "uncentered",
                          "corr(WᵀW)": r["corr"], "corr((W−W₀)ᵀ(W−W₀))": r["corr_delta"],
                          "init: corr(W₀ᵀW₀)": r["corr_init"]})
-    sec.table(rows, caption="NFA correlations with AGOP^½ per layer", digits=3)
+    sec.table(rows, caption=f"NFA correlations with AGOP^½ per layer (chance test accuracy "
+              f"{1 / data.n_classes:.2f})", digits=3)
+    sec.finding(_nfa_finding(results, accuracy, data.n_classes))
     fig, axes = plt.subplots(2, 2, figsize=(8, 7.5))
-    results["mlp"].plot(results["mlp"].layers[0], 0.5, ax=axes[0])
-    results["cnn"].plot(results["cnn"].layers[0], 0.5, ax=axes[1])
+    for row, key, what in ((0, "mlp", "MLP first Linear"), (1, "cnn", "CNN first Conv1d")):
+        name = results[key].layers[0]
+        module = models[f"trained_{key}"].get_submodule(name)
+        results[key].plot(axes[row], name, 0.5, label=f"{what} ({_shape(module)})")
     fig.tight_layout()
     sec.figure(fig, "nfa", caption="First layer of the MLP (top: 40 input positions) and of the "
                "CNN (bottom: the 5 taps of its filters): WᵀW beside AGOP^½.")
 
     # RFM on the raw signals: the metric it learns is a picture of which positions matter.
-    n_rfm = 600 if study.quick else 4000
-    iters = 2 if study.quick else 5
+    n_rfm = 600 if study.quick else 2000
+    iters = 2 if study.quick else 4
+    study.log(f"  RFM on {n_rfm} signals, {iters} iterations")
     xf, xtf = data.flat()
     n_val = min(500, xtf.shape[0] // 2)
     rfm = RFM(iters=iters, bandwidth=10.0, ridge=1e-3, progress=False)

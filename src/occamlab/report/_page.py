@@ -29,6 +29,13 @@ class Section:
     def __init__(self, key: str, title: str, figures_dir: Path):
         self.key, self.title, self.figures_dir = key, title, figures_dir
         self.parts: list[str] = []
+        self.findings: list[str] = []
+
+    def finding(self, paragraph: str) -> None:
+        """What the section's numbers show, in one or two sentences computed from them: shown
+        highlighted in the section and collected into the summary at the top of the page."""
+        self.findings.append(paragraph)
+        self.text(paragraph, note=True)
 
     def text(self, paragraph: str, *, note: bool = False) -> None:
         """A paragraph of plain text (escaped). ``note=True`` highlights it."""
@@ -72,14 +79,37 @@ class Section:
             self.parts) + "</section>"
 
 
-def render_page(title: str, intro: str, fragments: Sequence[str]) -> str:
-    """The whole HTML document around section fragments."""
+def render_page(title: str, intro: str, fragments: Sequence[str], *,
+                header: Sequence[tuple[str, str]] = (),
+                contents: Sequence[tuple[str, str, float | None]] = (),
+                findings: Sequence[tuple[str, str]] = ()) -> str:
+    """The whole HTML document around section fragments.
+
+    Arguments:
+        header: (name, value) rows of the run's settings (version, date, seeds, command).
+        contents: (key, title, seconds) of each section, for the table of contents.
+        findings: (section title, finding) pairs for the summary at the top.
+    """
+    parts = [f"<p>{html.escape(intro)}</p>"]
+    if header:
+        parts.append("<table class='header'>" + "".join(
+            f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in header) + "</table>")
+    if findings:
+        parts.append("<h2>Summary of findings</h2><ul>" + "".join(
+            f"<li><b>{html.escape(t)}</b>: {html.escape(f)}</li>" for t, f in findings)
+            + "</ul>")
+    if contents:
+        parts.append("<h2>Contents</h2><ol>" + "".join(
+            f"<li><a href='#{html.escape(k)}'>{html.escape(t)}</a>"
+            + (f" ({s:.0f} s)" if s is not None else "") + "</li>" for k, t, s in contents)
+            + "</ol>")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<p>{html.escape(intro)}</p>{''.join(fragments)}</body></html>"
+        f"{''.join(parts)}{''.join(fragments)}</body></html>"
     )
 
 
-def write_page(path: Path, title: str, intro: str, fragments: Sequence[str]) -> Path:
-    return write_text(path, render_page(title, intro, fragments))
+def write_page(path: Path, title: str, intro: str, fragments: Sequence[str], **kw: Any) -> Path:
+    return write_text(path, render_page(title, intro, fragments, **kw))

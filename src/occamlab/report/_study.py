@@ -20,6 +20,9 @@ from occamlab._io import write_text
 from occamlab.report._page import Section, write_page
 from occamlab.tasks import Signals, mnist1d
 
+#: seed of the bundled MNIST-1D data set the study uses
+DATA_SEED = 42
+
 # (key, title, "module:function"); modules are imported only when their section runs.
 SECTIONS: list[tuple[str, str, str]] = [
     ("kernels", "Kernel space: infinite-width and empirical NTKs on MNIST-1D",
@@ -28,10 +31,16 @@ SECTIONS: list[tuple[str, str, str]] = [
      "occamlab.report._design:section"),
     ("eigenlearning", "Kernel space: eigenspectra, alignment and eigenlearning on MNIST-1D",
      "occamlab.report._eigenlearning:section"),
+    ("dynamics", "Kernel space: training dynamics at infinite width and the kernel after training",
+     "occamlab.report._dynamics:section"),
     ("features", "Features: the neural feature ansatz and recursive feature machines",
      "occamlab.report._features:section"),
     ("llc", "Parameter space: the local learning coefficient of trained networks",
      "occamlab.report._llc:section"),
+    ("landscape", "Parameter space: Hessian spectrum, mode connectivity and loss surface",
+     "occamlab.report._landscape:section"),
+    ("development", "Parameter space: development — the LLC over training and its stages",
+     "occamlab.report._development:section"),
 ]
 
 
@@ -46,6 +55,8 @@ class Study:
     quick: bool = False
     seed: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
+    #: where a section reports progress inside long work (one line per step)
+    log: Callable[[str], None] = field(default=lambda line: None, repr=False)
 
     @property
     def n_signals(self) -> int:
@@ -80,26 +91,73 @@ def run(outdir: str | Path = "runs/report", *, quick: bool = False, seed: int = 
     figures, done_dir = outdir / "figures", outdir / "sections"
     figures.mkdir(parents=True, exist_ok=True)
     done_dir.mkdir(parents=True, exist_ok=True)
-    config = json.dumps({"quick": quick, "seed": seed})
-    study = Study(data=mnist1d(n_train=4000, n_test=1000, seed=42), quick=quick, seed=seed)
-    fragments = []
+    config = {"quick": quick, "seed": seed}
+    study = Study(data=mnist1d(n_train=4000, n_test=1000, seed=DATA_SEED), quick=quick,
+                  seed=seed, log=log)
+    fragments, contents, findings = [], [], []
+    started = time.perf_counter()
     for key, title, target in SECTIONS:
         if only and key not in only:
             continue
         frag, stamp = done_dir / f"{key}.html", done_dir / f"{key}.json"
-        if not fresh and frag.exists() and stamp.exists() and stamp.read_text() == config:
-            log(f"[{key}] kept from an earlier run")
+        kept = _read_stamp(stamp) if not fresh and frag.exists() else None
+        if kept is not None and kept.get("config") == config:
+            log(f"[{key}] kept from an earlier run ({kept['seconds']:.1f} s then)")
             fragments.append(frag.read_text())
+            contents.append((key, title, kept["seconds"]))
+            findings += [(title, f) for f in kept.get("findings", [])]
             continue
         t0 = time.perf_counter()
         log(f"[{key}] {title} ...")
         sec = Section(key, title, figures)
         _load(target)(sec, study)
+        seconds = time.perf_counter() - t0
+        sec.text(f"Section time: {seconds:.1f} s.")
         write_text(frag, sec.html())
-        write_text(stamp, config)
+        write_text(stamp, json.dumps({"config": config, "seconds": seconds,
+                                      "findings": sec.findings}))
         fragments.append(sec.html())
-        log(f"[{key}] done in {time.perf_counter() - t0:.1f} s")
+        contents.append((key, title, seconds))
+        findings += [(title, f) for f in sec.findings]
+        log(f"[{key}] done in {seconds:.1f} s")
     intro = ("occamlab's default study: the inductive bias of an MLP and a CNN on MNIST-1D, "
              "seen in kernel space, parameter space and features." +
              (" (quick version)" if quick else ""))
-    return write_page(outdir / "index.html", "occamlab report", intro, fragments)
+    header = _header(quick, seed, study, contents, time.perf_counter() - started)
+    return write_page(outdir / "index.html", "occamlab report", intro, fragments,
+                      header=header, contents=contents, findings=findings)
+
+
+def _read_stamp(path: Path) -> dict[str, Any] | None:
+    try:
+        stamp = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) and "seconds" in stamp else None
+
+
+def _header(quick: bool, seed: int, study: Study, contents: list, wall: float
+            ) -> list[tuple[str, str]]:
+    import datetime
+    import platform
+    import sys
+
+    import torch
+
+    import occamlab
+
+    flags = (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
+    command = " ".join(sys.argv) if Path(sys.argv[0]).name == "occamlab" else \
+        f"occamlab report{flags}"
+    total = sum(s for _, _, s in contents if s is not None)
+    return [
+        ("occamlab", occamlab.__version__),
+        ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("command", command),
+        ("seeds", f"networks and sampling: {seed}; MNIST-1D data: {DATA_SEED}"),
+        ("settings", ("quick" if quick else "full") + f"; {study.n_signals} signals in the "
+                     "kernel sections; MNIST-1D 4000 training / 1000 test signals"),
+        ("software", f"Python {platform.python_version()}, torch {torch.__version__}, "
+                     f"{torch.get_num_threads()} threads"),
+        ("wall time", f"{wall:.0f} s this run; sections total {total:.0f} s (each below)"),
+    ]

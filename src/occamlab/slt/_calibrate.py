@@ -18,17 +18,17 @@ import torch
 from torch import nn
 
 from occamlab._result import Result
-from occamlab._torch import check_positive_int, make_generator
-from occamlab.slt._diagnostics import ess
-from occamlab.slt._llc import _DEFAULT_BATCH, _RUNAWAY, _auto_thin, _step_for, default_nbeta
-from occamlab.slt._samplers import run_chains
-from occamlab.slt._setup import (
-    check_batch,
-    check_positive,
-    check_sampler,
-    curvature,
-    prepare,
+from occamlab.slt._diagnostics import summarize_chains
+from occamlab.slt._estimate import (
+    DEFAULT_BATCH,
+    LOC_FRACTION,
+    RUNAWAY,
+    auto_thin,
+    step_for,
 )
+from occamlab.slt._llc import check_options, default_nbeta
+from occamlab.slt._samplers import chain_generators, run_chains
+from occamlab.slt._setup import check_batch, check_positive, curvature, prepare
 
 __all__ = ["CalibrationResult", "calibrate"]
 
@@ -100,11 +100,12 @@ def calibrate(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], 
     """Estimate λ̂ on a grid of (step size, nβ, localization) and recommend settings.
 
     Arguments:
-        model, loss_fn, data: as for :func:`occamlab.slt._llc`.
+        model, loss_fn, data: as for :func:`occamlab.slt.llc`.
         step_sizes: ε values; default the automatic ε of :func:`llc` times 0.1, 0.3, 1, 3, 10.
         nbetas: nβ values; default [n/log n].
         localizations: γ values; default [1% of nβ·tr(H)/P] (as :func:`llc`).
-        chains: chains per grid point (≥ 1).  draws, burnin, thin: as for :func:`llc` (burnin
+        chains: chains per grid point (≥ 1).  draws, burnin, thin: as for :func:`llc` (a fixed
+            run here; burnin
             defaults to ``draws``; thin to :func:`llc`'s choice for the middle step size, so
             that every grid point runs the same number of steps).
         batch_size, sampler, seed, progress: as for :func:`llc`.
@@ -115,56 +116,46 @@ def calibrate(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], 
         estimate agrees (within 10% or 2 SE) with the next smaller step size's, preferring the
         (nβ, γ) with the longest such flat run.
     """
-    chains = check_positive_int(chains, "chains")
-    draws = check_positive_int(draws, "draws")
-    burnin = draws if burnin is None else check_positive_int(burnin, "burnin", minimum=0)
-    if thin is not None:
-        thin = check_positive_int(thin, "thin")
-    sampler = check_sampler(sampler)
+    opts = check_options(chains=chains, draws=draws, burnin=burnin, thin=thin, max_steps=None,
+                         sampler=sampler, seed=seed)
+    chains, draws, burnin, thin = opts["chains"], opts["draws"], opts["burnin"], opts["thin"]
+    sampler, seed = opts["sampler"], opts["seed"]
     prob = prepare(model, loss_fn, data)
-    batch = check_batch(batch_size, prob.n) or min(prob.loader_batch or _DEFAULT_BATCH, prob.n)
-    gen = make_generator(seed, device=prob.w_star.device)
+    batch = check_batch(batch_size, prob.n) or min(prob.loader_batch or DEFAULT_BATCH, prob.n)
+    dev = prob.w_star.device
     nbs = [default_nbeta(prob.n)] if nbetas is None else _values(nbetas, "nbetas")
     need = localizations is None or step_sizes is None or thin is None
     if need:
-        top, diag = curvature(prob.loss, prob.w_star.unsqueeze(0), prob.x, prob.y, generator=gen)
+        top, diag = curvature(prob.loss, prob.w_star.unsqueeze(0), prob.x, prob.y,
+                              generators=chain_generators(seed, [(0, -1)], dev))
         top, diag = float(top[0]), float(diag[0])
     if localizations is None:
-        gams = [0.01 * nbs[0] * diag if diag > 0 else 1.0]
+        gams = [LOC_FRACTION * nbs[0] * diag if diag > 0 else 1.0]
     else:
         gams = _values(localizations, "localizations", allow_zero=True)
     if step_sizes is None:
-        base = _step_for(nbs[0] * top + gams[0], sampler) if top > 0 else 1e-4
+        base = step_for(nbs[0] * top + gams[0], sampler) if top > 0 else 1e-4
         eps = [base * f for f in (0.1, 0.3, 1.0, 3.0, 10.0)]
     else:
         eps = _values(step_sizes, "step_sizes")
     if thin is None:
-        thin, _ = _auto_thin(eps[len(eps) // 2], nbs[0] * max(diag, 0.0) + gams[0], sampler)
+        thin, _ = auto_thin(eps[len(eps) // 2], nbs[0] * max(diag, 0.0) + gams[0], sampler)
     grid = [(e, b, g) for b in nbs for g in gams for e in eps]
     per = lambda k: torch.tensor([p[k] for p in grid for _ in range(chains)],  # noqa: E731
                                  dtype=prob.w_star.dtype, device=prob.w_star.device)
     steps = (burnin + draws) * thin
     run = run_chains(prob.loss, prob.w_star, prob.x, prob.y, nbeta=per(1), step_size=per(0),
                      localization=per(2), chains=len(grid) * chains, steps=steps,
-                     batch_size=batch, sampler=sampler, generator=gen, progress=progress,
+                     batch_size=batch, sampler=sampler,
+                     generator=chain_generators(seed, [(0, c) for c in range(len(grid) * chains)],
+                                                dev), progress=progress,
                      description=f"calibration: {len(grid)} settings × {chains} chains")
     diffs = (run.losses - run.ref_losses)[:, burnin * thin:].detach().cpu().double().numpy()
     rows = []
     for i, (e, b, g) in enumerate(grid):
-        d = b * diffs[i * chains:(i + 1) * chains]
-        ok = np.isfinite(d).all(axis=1)
-        with np.errstate(invalid="ignore"):
-            ok &= ~(d.mean(axis=1) > _RUNAWAY * prob.n_params)
-        kept = d[ok]
-        if kept.size:
-            mean = float(kept.mean())
-            se = float(kept.std(ddof=1) / math.sqrt(max(ess(kept), 1.0))) if kept.size > 1 \
-                else math.nan
-            below = float((kept < 0).mean())
-        else:
-            mean = se = below = math.nan
-        rows.append({"step_size": e, "nbeta": b, "localization": g, "llc": mean, "se": se,
-                     "divergent": int((~ok).sum()), "frac_below": below, "flat": False})
+        s = summarize_chains(b * diffs[i * chains:(i + 1) * chains], RUNAWAY * prob.n_params)
+        rows.append({"step_size": e, "nbeta": b, "localization": g, "llc": s.mean, "se": s.se,
+                     "divergent": len(s.divergent), "frac_below": s.frac_below, "flat": False})
     best, best_len = None, 0
     for b in nbs:
         for g in gams:

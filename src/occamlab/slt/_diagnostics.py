@@ -5,9 +5,11 @@ All functions take traces of shape (chains, draws) as NumPy arrays (float64) and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["split_rhat", "ess", "geweke_z"]
+__all__ = ["split_rhat", "ess", "geweke_z", "ChainSummary", "summarize_chains"]
 
 
 def split_rhat(traces: np.ndarray) -> float:
@@ -87,3 +89,47 @@ def geweke_z(traces: np.ndarray, first: float = 0.1, last: float = 0.5) -> float
     if denom == 0:
         return 0.0 if ma == mb else float("inf")
     return float((ma - mb) / denom)
+
+
+@dataclass(frozen=True)
+class ChainSummary:
+    """The LLC summary of per-step draws nβ·(L_B(w_t) − L_B(w*)) of C chains.
+
+    ``mean`` averages the per-chain means of the chains that stayed finite and did not run away;
+    ``se`` is the larger of the pooled draws' SD/√ESS and the between-chain SD/√C, so that it
+    covers the spread between chains even when the ESS is optimistic.
+    """
+
+    mean: float
+    std: float
+    se: float
+    per_chain: np.ndarray
+    divergent: tuple[int, ...]
+    frac_below: float
+    rhat: float
+    ess: float
+    geweke: float
+
+
+def summarize_chains(draws: np.ndarray, runaway: float) -> ChainSummary:
+    """Summarize draws (C, T): a chain is divergent if non-finite or its mean > ``runaway``."""
+    d = np.asarray(draws, dtype=np.float64)
+    finite = np.isfinite(d).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        per_chain = np.where(finite, d.mean(axis=1), np.nan)
+    bad = ~finite | (finite & (per_chain > runaway))
+    divergent = tuple(int(c) for c in np.nonzero(bad)[0])
+    kept = d[~bad]
+    if not len(kept):
+        nan = float("nan")
+        return ChainSummary(nan, nan, nan, per_chain, divergent, nan, nan, nan, nan)
+    means = kept.mean(axis=1)
+    c = len(kept)
+    std = float(means.std(ddof=1)) if c > 1 else 0.0
+    n_eff = ess(kept)
+    se = float(kept.std(ddof=1) / np.sqrt(max(n_eff, 1.0))) if kept.size > 1 else float("nan")
+    if c > 1:
+        se = max(se, std / np.sqrt(c))
+    rhat = split_rhat(kept) if c > 1 or kept.shape[1] >= 4 else float("nan")
+    return ChainSummary(float(means.mean()), std, se, per_chain, divergent,
+                        float((kept < 0).mean()), rhat, n_eff, geweke_z(kept))

@@ -1,4 +1,4 @@
-"""Vectorized stochastic-gradient MCMC over many chains at once.
+"""The vectorized driver of stochastic-gradient MCMC: many chains advanced in one computation.
 
 Chains are rows of one tensor of flattened parameters, shape (C, P). Every step evaluates all
 chains' minibatch losses and gradients in one computation (``torch.func.vmap`` over
@@ -7,43 +7,34 @@ posterior of Lau et al. (arXiv 2308.12108, eq. 6):
 
     p(w) ∝ exp(−nβ·L_n(w) − (γ/2)·‖w − w*‖²),
 
-whose potential has gradient ``nβ·∇L_B(w) + γ(w − w*)`` with ∇L_B the minibatch gradient.
-Step size ε, localization γ and nβ may differ per chain (shape (C,)), which is how calibration
-sweeps a whole grid in one run.
+whose potential U has gradient ``nβ·∇L_B(w) + γ(w − w*)`` with ∇L_B the minibatch gradient.
+Step size ε, localization γ, nβ, the centre w* and even the targets may differ per chain, which
+is how calibration sweeps a grid and how many checkpoints of one architecture are sampled in
+one run. The update rules themselves are in :mod:`occamlab.slt._steps` (SGLD, SGNHT, pSGLD).
 
-Samplers (``SAMPLERS``):
-
-- ``"sgld"``: Welling & Teh 2011, eq. 4: w ← w − (ε/2)·∇U + √ε·ξ (REFERENCES §4).
-- ``"sgnht"``: stochastic-gradient Nosé–Hoover thermostat, Ding et al. 2014 (NeurIPS), Alg. 2:
-  p ← p − ε·ξ_t·p − ε·∇U + √(2Aε)·η;  w ← w + ε·p;  ξ_t ← ξ_t + ε·(‖p‖²/P − 1).
-- ``"rmsprop_sgld"``: preconditioned SGLD, Li et al. 2016 (AAAI), Alg. 1 (without the Γ term),
-  V initialised to max(∇U², 1/ε):
-  V ← αV + (1−α)·∇U²;  G = 1/(δ + √V);  w ← w − (ε/2)·G·∇U + √(ε·G)·ξ.
+Each chain draws its minibatches and noise from its own generator, so a chain's path does not
+depend on how many other chains run beside it, and a run can be continued (``state=``) or
+narrowed to a subset of its chains between calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import vmap
 
 from occamlab._progress import track
 from occamlab._torch import call, num_threads, unflatten
+from occamlab.slt._steps import STEPS
 
-__all__ = ["SAMPLERS", "ChainRun", "make_loss", "run_chains"]
+__all__ = ["SAMPLERS", "ChainRun", "ChainState", "chain_generators", "make_loss", "run_chains"]
 
-SAMPLERS = ("sgld", "sgnht", "rmsprop_sgld")
-
-# SGNHT diffusion A (Ding et al. 2014 use A = 1 in their experiments). pSGLD: δ as Li et al.
-# 2016, §5; α = 0.999 instead of their 0.99, so that G is nearly constant along a chain, which
-# dropping the Γ term requires (with 0.99, G follows |w − w*| and inflated λ̂ by ~25% on a
-# regular model in our tests).
-_SGNHT_A = 1.0
-_RMS_ALPHA, _RMS_DELTA = 0.999, 1e-5
+SAMPLERS = tuple(STEPS)
 
 
 class _ModelLoss:
@@ -52,7 +43,7 @@ class _ModelLoss:
     :meth:`of_params` is the same loss on a dict of parameter tensors; the sampler vmaps it over
     per-parameter views of its chain buffer, so the backward pass has no slicing of a flat
     vector to undo. Weights that the model ties (one tensor under two names) are passed under
-    every name, so ``functional_call`` can skip its per-call search for ties.
+    every name. Parameters not in ``like`` (frozen ones) keep the model's own values.
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]):
@@ -62,6 +53,8 @@ class _ModelLoss:
         self.aliases = [(k, name_of[id(p)]) for k, p in
                         model.named_parameters(remove_duplicate=False)
                         if k not in like and id(p) in name_of]
+        self.complete = len(like) + len(self.aliases) == len(
+            list(model.named_parameters(remove_duplicate=False)))
 
     def split(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of ``w`` (..., P) shaped as the parameters (leading dimensions kept)."""
@@ -71,7 +64,7 @@ class _ModelLoss:
                   yb: torch.Tensor) -> torch.Tensor:
         if self.aliases:
             params = {**params, **{a: params[k] for a, k in self.aliases}}
-        return self.loss_fn(call(self.model, params, xb, tie_weights=False), yb)
+        return self.loss_fn(call(self.model, params, xb, tie_weights=not self.complete), yb)
 
     def __call__(self, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return self.of_params(self.split(w), xb, yb)
@@ -83,17 +76,54 @@ def make_loss(model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]
     return _ModelLoss(model, loss_fn, like)
 
 
+_U64 = (1 << 64) - 1
+
+
+def chain_generators(seed: int, keys: Sequence[tuple[int, ...]],
+                     device: torch.device | str = "cpu") -> list[torch.Generator]:
+    """One generator per key, seeded from ``(seed, *key)`` (NumPy's ``SeedSequence``).
+
+    Keys such as ``(checkpoint, chain)`` make every chain's random stream a function of its own
+    identity only, not of how many chains run with it.
+    """
+    gens = []
+    for key in keys:
+        words = [int(v) & _U64 for v in (seed, *key)]  # negative keys: calibration streams
+        s = int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0])
+        gens.append(torch.Generator(device=device).manual_seed(s & ((1 << 63) - 1)))
+    return gens
+
+
+@dataclass
+class ChainState:
+    """Where a set of chains stands: positions (C, P), the sampler's state, their generators."""
+
+    w: torch.Tensor
+    extra: dict[str, Any]
+    generators: list[torch.Generator]
+    steps: int = 0
+
+    def select(self, rows: Sequence[int]) -> ChainState:
+        """The state of a subset of the chains (their generators continue their streams)."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.w.device)
+        extra = {k: (None if v is None else v[idx]) for k, v in self.extra.items()}
+        return ChainState(self.w[idx], extra, [self.generators[i] for i in rows], self.steps)
+
+
 @dataclass
 class ChainRun:
     """Raw output of :func:`run_chains` (tensors on the data's device).
 
     ``losses`` and ``ref_losses`` are (C, T): the minibatch loss L_B(w_t) at the start of step t
-    and L_B(w*) on the same minibatch. ``final`` is (C, P), the chains' last positions.
+    and L_B(w*) on the same minibatch. ``final`` is (C, P), the chains' last positions;
+    ``state`` continues the run; ``positions`` (C, T // record_every, P) when recorded.
     """
 
     losses: torch.Tensor
     ref_losses: torch.Tensor
     final: torch.Tensor
+    state: ChainState
+    positions: torch.Tensor | None = field(default=None)
 
 
 def _per_chain(v: float | torch.Tensor, chains: int, like: torch.Tensor) -> torch.Tensor:
@@ -102,43 +132,59 @@ def _per_chain(v: float | torch.Tensor, chains: int, like: torch.Tensor) -> torc
 
 
 # Below this many multiply-adds per step (chains × rows × parameters), torch's intra-op threads
-# cost more than they save; on a shared 2-core machine they made small runs ~30× slower.
+# cost more than they save (each multithreaded op pays a barrier).
 _SMALL_STEP = 10_000_000
 
 
-def run_chains(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
                nbeta: float | torch.Tensor, step_size: float | torch.Tensor,
                localization: float | torch.Tensor, chains: int, steps: int, batch_size: int,
-               sampler: str, generator: torch.Generator, progress: bool = False,
+               sampler: str, generator: torch.Generator | Sequence[torch.Generator],
+               groups: torch.Tensor | None = None, state: ChainState | None = None,
+               record_every: int | None = None, progress: bool = False,
                description: str = "sampling") -> ChainRun:
-    """Advance ``chains`` chains from ``w_star`` for ``steps`` steps, all in one vmap per step.
+    """Advance ``chains`` chains for ``steps`` steps, all in one vmap per step.
 
     Arguments:
         loss: ``loss(w (P,), x_batch, y_batch) -> scalar`` (see :func:`make_loss`).
-        w_star: (P,) the parameter the chains are localized at and start from.
-        x, y: the full data (n, ...) and targets (n, ...).
+        centers: (P,) the w* every chain is localized at and starts from, or (C, P) one per chain.
+        x: the full data (n, ...).  y: targets (n, ...), or (G, n, ...) with ``groups``.
         nbeta, step_size, localization: scalars or (C,) tensors, one value per chain.
         chains: C.  steps: T.  batch_size: B, rows per chain per step (B = n: full batch).
         sampler: one of :data:`SAMPLERS`.
-        generator: the source of minibatches and noise (on the data's device).
+        generator: one generator per chain, or one generator that seeds a generator per chain.
+        groups: (C,) which target set of ``y`` each chain uses (``y`` of shape (G, n, ...)).
+        state: continue from an earlier run's ``state`` (positions, sampler state, generators).
+        record_every: also keep the positions after every k-th step.
 
     Returns:
         A :class:`ChainRun`. A chain that becomes non-finite is frozen at its last value (NaN
         losses recorded from then on), so it cannot spread NaN into the others.
     """
-    work = chains * min(batch_size, x.shape[0]) * w_star.numel()
-    small = w_star.device.type == "cpu" and work < _SMALL_STEP
+    work = chains * min(batch_size, x.shape[0]) * centers.shape[-1]
+    small = centers.device.type == "cpu" and work < _SMALL_STEP
+    if state is None:
+        if isinstance(generator, torch.Generator):
+            seeds = torch.randint(0, 2 ** 62, (chains,), generator=generator,
+                                  device=generator.device).tolist()
+            gens = [torch.Generator(device=centers.device).manual_seed(s) for s in seeds]
+        else:
+            gens = list(generator)
+        if len(gens) != chains:
+            raise ValueError(f"got {len(gens)} generators for {chains} chains")
+        w0 = (centers.unsqueeze(0).expand(chains, -1) if centers.ndim == 1 else centers).clone()
+        state = ChainState(w0.contiguous(), {}, gens)
     with num_threads(1 if small else torch.get_num_threads()):
-        return _run(loss, w_star, x, y, nbeta=nbeta, step_size=step_size,
+        return _run(loss, centers, x, y, nbeta=nbeta, step_size=step_size,
                     localization=localization, chains=chains, steps=steps,
-                    batch_size=batch_size, sampler=sampler, generator=generator,
-                    progress=progress, description=description)
+                    batch_size=batch_size, sampler=sampler, groups=groups, state=state,
+                    record_every=record_every, progress=progress, description=description)
 
 
-# Steps per block. Minibatch indices and noise are drawn for a block of steps at once (in the
-# same order as step by step, so the random stream is unchanged), the reference losses L_B(w*)
-# of the whole block come from one batched no-grad forward, and divergence is checked once per
-# block. A block holds at most _BLOCK_ELEMS noise or input entries and _BLOCK_ROWS rows.
+# Steps per block. Minibatch indices and noise are drawn for a block of steps at once, the
+# reference losses L_B(w*) of the whole block come from one batched no-grad forward, and
+# divergence is checked once per block. A block holds at most _BLOCK_ELEMS noise or input
+# entries and _BLOCK_ROWS rows.
 _MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 21, 1 << 14
 
 
@@ -148,59 +194,69 @@ def _block_len(chains: int, n_params: int, rows: int, row_elems: int, steps: int
     return max(k, 1)
 
 
-def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+def _clone_extra(extra: dict) -> dict:
+    return {k: (None if v is None else v.clone()) for k, v in extra.items()}
+
+
+def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
          nbeta: Any, step_size: Any, localization: Any, chains: int, steps: int,
-         batch_size: int, sampler: str, generator: torch.Generator, progress: bool,
-         description: str) -> ChainRun:
+         batch_size: int, sampler: str, groups: torch.Tensor | None, state: ChainState,
+         record_every: int | None, progress: bool, description: str) -> ChainRun:
     n = x.shape[0]
-    dev, dt = w_star.device, w_star.dtype
-    nb = _per_chain(nbeta, chains, w_star)
-    eps = _per_chain(step_size, chains, w_star)
-    gam = _per_chain(localization, chains, w_star)
-    half_eps = 0.5 * eps
+    dev, dt = centers.device, centers.dtype
+    rule = STEPS[sampler]()
+    nb = _per_chain(nbeta, chains, centers)
+    eps = _per_chain(step_size, chains, centers)
+    gam = _per_chain(localization, chains, centers)
     full = batch_size >= n
     rows = n if full else batch_size
-    # w (C, P) is updated in place. The autograd leaves are views of it: one per parameter for
-    # a model (the backward then writes each parameter's gradient directly, with no slicing of
-    # a flat vector to undo), or w itself for a plain loss of a flat vector.
-    w = w_star.unsqueeze(0).repeat(chains, 1)
+    shared = centers.ndim == 1
+    gens = state.generators
+    w = state.w
+    n_params = w.shape[1]
+    if not state.extra and state.steps == 0:
+        state.extra = rule.init(w, eps, lambda: torch.stack(
+            [torch.randn(n_params, generator=g, device=dev, dtype=dt) for g in gens]))
+    # The autograd leaves are views of w (C, P): one per parameter for a model (the backward
+    # then writes each parameter's gradient directly), or w itself for a loss of a flat vector.
     if isinstance(loss, _ModelLoss):
-        # split along dim 1 of a contiguous (C, P) buffer: every reshape is a view, never a copy
         leaves = {k: v.requires_grad_(True) for k, v in loss.split(w).items()}
-        fn, at_star = loss.of_params, loss.split(w_star)
+        fn, split = loss.of_params, loss.split
     else:
         leaves = {"w": w.view(chains, -1).requires_grad_(True)}
-        fn, at_star = (lambda p, xb, yb: loss(p["w"], xb, yb)), {"w": w_star}
+        fn, split = (lambda p, xb, yb: loss(p["w"], xb, yb)), (lambda v: {"w": v})
+    at_star = split(centers)
     leaf_list = list(leaves.values())
     grad = torch.empty_like(w)
-    chain_loss = vmap(fn, in_dims=(0, None, None) if full else (0, 0, 0))
-    ref_loss = vmap(fn, in_dims=(None, 0, 0))  # w* shared: one plain forward of all rows
-    if sampler == "sgnht":
-        mom = torch.randn(w.shape, generator=generator, device=dev, dtype=dt)
-        thermo = torch.full((chains, 1), _SGNHT_A, device=dev, dtype=dt)
-        noise_scale = (2 * _SGNHT_A * eps).sqrt()
-    else:
-        mom = torch.zeros_like(w)
-        thermo = None
-        noise_scale = eps.sqrt() if sampler == "sgld" else None
+    y_dim = None if groups is None else 0
+    y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
+    chain_loss = vmap(fn, in_dims=(0, None, y_dim) if full else (0, 0, 0))
+    if shared and groups is None:  # w* shared: one plain forward of all rows of a block
+        ref_loss = vmap(fn, in_dims=(None, 0, 0))
+    else:  # per chain (its own w* or targets), and per step inside it
+        ref_loss = vmap(vmap(fn, in_dims=(None, 0, 0)), in_dims=(None if shared else 0, 0, 0))
     losses = torch.empty(chains, steps, device=dev, dtype=dt)
     refs = torch.empty(chains, steps, device=dev, dtype=dt)
     if full:
         with torch.no_grad():
-            refs[:] = loss(w_star, x, y)  # L_n(w*) does not change: evaluate only the chains
+            if shared and groups is None:
+                refs[:] = loss(centers, x, y)  # L_n(w*) does not change
+            else:
+                refs[:] = vmap(fn, in_dims=(None if shared else 0, None, y_dim))(
+                    at_star, x, y_full).reshape(chains, 1)
     row_elems = (x[0].numel() + y[0].numel()) if not full else 0
-    block = _block_len(chains, w.shape[1], rows, row_elems, steps)
-    noise_buf = torch.empty(block, chains, w.shape[1], device=dev, dtype=dt)
-    idx_buf = None if full else torch.empty(block, chains, rows, dtype=torch.long, device=dev)
+    block = _block_len(chains, n_params, rows, row_elems, steps)
+    noise_buf = torch.empty(chains, block, n_params, device=dev, dtype=dt)
+    idx_buf = None if full else torch.empty(chains, block, rows, dtype=torch.long, device=dev)
+    kept = [] if record_every else None
     # alive is None while every chain is finite: the fast path updates w in place and checks
     # once per block. A block that ends non-finite is replayed from its start with the checks
     # of every step (a non-finite chain frozen at its last value, NaN losses from then on); a
-    # non-finite coordinate stays non-finite under every update below, so the end of a block
-    # shows whether any step in it went non-finite.
+    # non-finite coordinate stays non-finite under every update, so the block end tells.
     alive: torch.Tensor | None = None
 
-    def step(t: int, xb: Any, yb: Any, noise: torch.Tensor) -> None:
-        nonlocal mom, thermo, alive
+    def step(t: int, xb: Any, yb: Any, xi: torch.Tensor) -> None:
+        nonlocal alive
         val = chain_loss(leaves, xb, yb)
         grads = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
         torch.cat([(torch.zeros_like(v) if g is None else g).reshape(chains, -1)  # None: unused
@@ -209,64 +265,62 @@ def _run(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
             val = val.detach()
             losses[:, t] = val if alive is None else torch.where(alive[:, 0], val, torch.nan)
             drift = torch.mul(nb, grad)
-            drift.add_((w - w_star).mul_(gam))
-            new = w if alive is None else w.clone()
-            if sampler == "sgld":
-                new.sub_(drift.mul_(half_eps)).add_(noise)
-            elif sampler == "sgnht":
-                new_mom = mom if alive is None else mom.clone()
-                new_mom.sub_(eps * thermo * mom).sub_(drift.mul_(eps)).add_(noise)
-                new.add_(eps * new_mom)
-                thermo = thermo + eps * (new_mom.square().mean(dim=1, keepdim=True) - 1)
-                if alive is not None:
-                    mom = torch.where(alive, new_mom, mom)
+            drift.add_((w - centers).mul_(gam))
+            if alive is None:
+                rule.step(w, state.extra, drift, xi, eps)
             else:
-                # V starts at max(drift², 1/ε), not 0: at a minimum the first drift can vanish
-                # and a zero V makes the first steps ~1/δ. With ε = c/√a (llc's rule) 1/ε = √a/c
-                # is of the order of the equilibrium V ~ a for the curvatures met in practice.
-                if t == 0:
-                    mom = torch.maximum(drift.square(), (1 / eps).expand_as(drift))
-                else:
-                    mom.mul_(_RMS_ALPHA).add_(drift.square().mul_(1 - _RMS_ALPHA))
-                precond = mom.sqrt().add_(_RMS_DELTA).reciprocal_()
-                new.sub_((half_eps * precond).mul_(drift)).add_(
-                    (eps * precond).sqrt_().mul_(noise))
-            if alive is not None:
+                new, extra = w.clone(), _clone_extra(state.extra)
+                rule.step(new, extra, drift, xi, eps)
                 alive = alive & torch.isfinite(new).all(dim=1, keepdim=True) & torch.isfinite(
                     val).reshape(chains, 1)
                 w.copy_(torch.where(alive, new, w))
+                for k, v in extra.items():
+                    old = state.extra[k]
+                    state.extra[k] = v if old is None else torch.where(alive, v, old)
+            if kept is not None and (state.steps + t + 1) % record_every == 0:
+                kept.append(w.detach().clone())
 
     t0 = pending = 0
+    xs = ys = noise = None
     for t in track(range(steps), description=description, total=steps, enabled=progress):
         if t == t0 + pending:  # a new block: draw its randomness, L_B(w*) of all its steps
             t0, pending = t, min(block, steps - t)
-            for j in range(pending):  # the order of step-by-step draws: indices, then noise
+            for c, g in enumerate(gens):  # each chain from its own stream: indices, then noise
                 if not full:
-                    torch.randint(0, n, (chains, rows), generator=generator, out=idx_buf[j])
-                torch.randn(w.shape, generator=generator, out=noise_buf[j])
-            noise = noise_buf[:pending]
-            if noise_scale is not None:
-                noise.mul_(noise_scale)
+                    torch.randint(0, n, (pending, rows), generator=g, out=idx_buf[c, :pending])
+                torch.randn((pending, n_params), generator=g, out=noise_buf[c, :pending])
+            noise = noise_buf[:, :pending]
             if not full:
-                idx = idx_buf[:pending]
-                xs, ys = x[idx], y[idx]
+                idx = idx_buf[:, :pending]
+                xs = x[idx]
+                ys = y[idx] if groups is None else y[groups.reshape(-1, 1, 1), idx]
                 with torch.no_grad():
-                    refs[:, t0:t0 + pending] = ref_loss(
-                        at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(pending, chains).T
-            saved = None if alive is not None else (w.clone(), mom.clone(), thermo)
+                    if shared and groups is None:
+                        refs[:, t0:t0 + pending] = ref_loss(
+                            at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(chains, pending)
+                    else:
+                        refs[:, t0:t0 + pending] = ref_loss(at_star, xs, ys)
+            saved = None if alive is not None else (w.clone(), _clone_extra(state.extra),
+                                                    None if kept is None else len(kept))
         k = t - t0
         if full:
-            step(t, x, y, noise[k])
+            step(t, x, y_full, noise[:, k])
         else:
-            step(t, xs[k], ys[k], noise[k])
+            step(t, xs[:, k], ys[:, k], noise[:, k])
         if k == pending - 1 and saved is not None:
             span = slice(t0, t0 + pending)
             if not (bool(torch.isfinite(w).all()) and bool(torch.isfinite(losses[:, span]).all())):
                 with torch.no_grad():
                     w.copy_(saved[0])
-                    mom.copy_(saved[1])
-                thermo = saved[2]
+                state.extra = saved[1]
+                if kept is not None:
+                    del kept[saved[2]:]
                 alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
                 for j in range(pending):
-                    step(t0 + j, *((x, y) if full else (xs[j], ys[j])), noise[j])
-    return ChainRun(losses=losses, ref_losses=refs, final=w.detach().clone())
+                    step(t0 + j, *((x, y_full) if full else (xs[:, j], ys[:, j])), noise[:, j])
+    for v in leaf_list:
+        v.requires_grad_(False)
+    state.steps += steps
+    positions = torch.stack(kept, dim=1) if kept else None
+    return ChainRun(losses=losses, ref_losses=refs, final=w.detach().clone(), state=state,
+                    positions=positions)

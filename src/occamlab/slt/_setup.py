@@ -11,9 +11,10 @@ import torch
 from torch import nn
 from torch.func import vmap
 
+from occamlab._check import check_choice, check_int, check_real
+from occamlab._hvp import hvp as shared_hvp
 from occamlab._torch import (
     as_tensor,
-    check_positive_int,
     flatten,
     model_device_dtype,
     trainable_params,
@@ -80,15 +81,64 @@ def full_loss(loss: Callable, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor)
     return total / n
 
 
-def prepare(model: nn.Module, loss_fn: Callable, data: Any) -> Problem:
-    """Validate the model, loss and data; compute w* and L_n(w*)."""
+def select_params(params: dict[str, torch.Tensor], names: Any) -> dict[str, torch.Tensor]:
+    """The parameters named by ``names``: exact names, or module prefixes (``"0"`` → ``"0.*"``)."""
+    if names is None:
+        return params
+    if isinstance(names, str) or not isinstance(names, Sequence) or not names:
+        raise ValueError(f"params must be a non-empty list of parameter names, got {names!r}; "
+                         f"valid names: {list(params)}")
+    chosen = {}
+    for name in names:
+        hits = [k for k in params if k == name or k.startswith(f"{name}.")]
+        if not hits:
+            raise ValueError(f"params: {name!r} names no trainable parameter of the model; "
+                             f"valid names: {list(params)}")
+        chosen.update({k: params[k] for k in hits})
+    return {k: params[k] for k in params if k in chosen}  # in registration order
+
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_model(model: nn.Module) -> None:
+    """Refuse what makes the sampled loss ill-defined: random layers, too coarse a dtype."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable as loss_fn(output, target), got "
-                        f"{type(loss_fn).__name__}")
-    params = trainable_params(model)
-    device, dtype = model_device_dtype(model)
+    stochastic = [name or type(m).__name__ for name, m in model.named_modules()
+                  if m.training and isinstance(m, nn.modules.dropout._DropoutNd
+                                               | nn.modules.batchnorm._BatchNorm)]
+    if stochastic:
+        raise ValueError(f"model has Dropout/BatchNorm in training mode ({stochastic[:3]}): its "
+                         f"loss is random or depends on the batch; call model.eval() first")
+    low = sorted({str(p.dtype) for p in model.parameters() if p.dtype in _LOW_PRECISION})
+    if low:
+        raise ValueError(f"model parameters are {', '.join(low)}: nβ·(L(w) − L(w*)) is far below "
+                         f"that precision (≈ 3 significant digits), so the estimate would be "
+                         f"noise; convert with model.float() or model.double()")
+
+
+def _check_not_constant(loss: Callable, w: torch.Tensor, xb: torch.Tensor,
+                        yb: torch.Tensor) -> None:
+    # A loss that cannot see the parameters (cross-entropy over one logit is identically 0)
+    # would give λ̂ = 0 with perfect diagnostics: refuse it.
+    g = torch.Generator(device=w.device).manual_seed(0)
+    with torch.no_grad():
+        base = loss(w, xb, yb)
+        for scale in (1e-2, 1e-1, 1.0):
+            step = scale * (w.abs() + 1) * torch.randn(w.shape, generator=g, device=w.device,
+                                                       dtype=w.dtype)
+            if not bool(loss(w + step, xb, yb) == base):
+                return
+    raise ValueError(f"the loss is constant ({float(base):.6g}) around w*: it does not depend "
+                     f"on the parameters, so there is no learning coefficient to measure (e.g. "
+                     f"cross-entropy over a single logit is identically 0: use a regression "
+                     f"loss, or one logit per class)")
+
+
+def load_data(data: Any, device: torch.device, dtype: torch.dtype
+              ) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+    """``(x, y, loader_batch)`` from any accepted data form, on the model's device and dtype."""
     x_raw, y_raw, loader_batch = _materialize(data)
     x = as_tensor(x_raw, "data inputs X", device=device)
     y = as_tensor(y_raw, "data targets y", device=device)
@@ -99,12 +149,14 @@ def prepare(model: nn.Module, loss_fn: Callable, data: Any) -> Problem:
     if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
         raise ValueError(f"data inputs X {tuple(x.shape)} and targets y {tuple(y.shape)} must "
                          f"have the same number of rows (first dimension)")
-    n = x.shape[0]
-    if n < 2:
-        raise ValueError(f"data must have at least 2 rows, got {n}")
-    loss = make_loss(model, loss_fn, params)
-    w_star = flatten(params).clone()
-    probe = slice(0, min(n, 8))
+    if x.shape[0] < 2:
+        raise ValueError(f"data must have at least 2 rows, got {x.shape[0]}")
+    return x, y, loader_batch
+
+
+def check_loss(loss: Callable, w_star: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
+    """The loss runs on the data, returns a scalar, and depends on the parameters."""
+    probe = slice(0, min(x.shape[0], 8))
     try:
         with torch.no_grad():
             out = loss(w_star, x[probe], y[probe])
@@ -115,27 +167,34 @@ def prepare(model: nn.Module, loss_fn: Callable, data: Any) -> Problem:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"loss_fn must return a scalar mean loss, got {shape}; use a reduction "
                          f"such as 'mean' (e.g. torch.nn.MSELoss())")
+    _check_not_constant(loss, w_star, x[:64], y[:64])
+
+
+def prepare(model: nn.Module, loss_fn: Callable, data: Any, params: Any = None) -> Problem:
+    """Validate the model, loss and data; compute w* (the sampled parameters) and L_n(w*)."""
+    check_model(model)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(output, target), got "
+                        f"{type(loss_fn).__name__}")
+    sampled = select_params(trainable_params(model), params)
+    device, dtype = model_device_dtype(model)
+    x, y, loader_batch = load_data(data, device, dtype)
+    loss = make_loss(model, loss_fn, sampled)
+    w_star = flatten(sampled).clone()
+    check_loss(loss, w_star, x, y)
     loss_star = full_loss(loss, w_star, x, y)
     if not math.isfinite(loss_star):
         raise ValueError(f"L_n(w*) = {loss_star} is not finite: the model's loss at the given "
                          f"parameters must be finite to measure an LLC there")
-    return Problem(loss, w_star, x, y, loss_star, n, loader_batch)
+    return Problem(loss, w_star, x, y, loss_star, x.shape[0], loader_batch)
 
 
 def check_sampler(sampler: str) -> str:
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    return sampler
+    return check_choice(sampler, "sampler", SAMPLERS)
 
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
-    return v
+    return check_real(value, name, ge=0) if allow_zero else check_real(value, name, gt=0)
 
 
 def per_chain_values(value: Any, name: str, chains: int) -> float | list[float]:
@@ -155,47 +214,49 @@ def per_chain_values(value: Any, name: str, chains: int) -> float | list[float]:
 def check_batch(batch_size: int | None, n: int) -> int | None:
     if batch_size is None:
         return None
-    return min(check_positive_int(batch_size, "batch_size"), n)
+    return min(check_int(batch_size, "batch_size", ge=1), n)
 
 
 def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
-              generator: torch.Generator, iters: int = 20,
+              generators: list[torch.Generator], per_point_y: bool = False, iters: int = 20,
               trace: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Top Hessian eigenvalue and mean Hessian diagonal of L at each of K points.
 
     Arguments:
-        points: (K, P) parameters.
+        points: (K, P) parameters.  y: targets (n, ...), or (K, n, ...) with ``per_point_y``.
+        generators: one per point (its probe vectors), so a point's estimate does not depend on
+            the others.
 
     Returns:
         ``(top, mean_diag)``, each (K,): |largest eigenvalue| by power iteration (``iters`` HVPs)
         and tr(H)/P by Hutchinson's estimator with 8 Rademacher probes (NaN if ``trace`` is
         False), on at most 1024 rows.
     """
-    rows = slice(0, min(x.shape[0], _CURV_ROWS))
-    xs, ys = x[rows], y[rows]
-    batched = vmap(loss, in_dims=(0, None, None))
-
-    def hvp(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        # Points are independent, so the Hessian of the summed loss is block diagonal and one
-        # double backward gives every point's HVP at once.
-        w = w.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(batched(w, xs, ys).sum(), w, create_graph=True)
-        (hv,) = torch.autograd.grad((g * v).sum(), w)
-        return hv.detach()
-
+    m = min(x.shape[0], _CURV_ROWS)
+    xs, ys = x[:m], (y[:, :m] if per_point_y else y[:m])
+    batched = vmap(loss, in_dims=(0, None, 0 if per_point_y else None))
     k, p = points.shape
-    v = torch.randn(points.shape, generator=generator, device=points.device, dtype=points.dtype)
-    top = torch.zeros(k, device=points.device, dtype=points.dtype)
+    dev, dt = points.device, points.dtype
+
+    def hvp(w: torch.Tensor, v: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+        # Points are independent, so the Hessian of the summed loss is block diagonal and one
+        # product gives every point's HVP at once.
+        return shared_hvp(lambda u: batched(u, xs, yy).sum(), w, v)
+
+    v = torch.stack([torch.randn(p, generator=g, device=dev, dtype=dt) for g in generators])
+    top = torch.zeros(k, device=dev, dtype=dt)
     for _ in range(iters):
         v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        hv = hvp(points, v)
+        hv = hvp(points, v, ys)
         top = (hv * v).sum(dim=1).abs()
         v = hv
     if not trace:
         return top, torch.full_like(top, float("nan"))
-    probes = torch.randint(0, 2, (8, k, p), generator=generator, device=points.device).to(
-        points.dtype) * 2 - 1
+    probes = torch.stack([torch.randint(0, 2, (8, p), generator=g, device=dev)
+                          for g in generators], dim=1).to(dt) * 2 - 1  # (8, K, P)
     reps = points.unsqueeze(0).expand(8, k, p).reshape(8 * k, p)
-    hz = hvp(reps, probes.reshape(8 * k, p)).reshape(8, k, p)
+    yy = ys.unsqueeze(0).expand(8, *ys.shape).reshape(8 * k, *ys.shape[1:]) if per_point_y \
+        else ys
+    hz = hvp(reps, probes.reshape(8 * k, p), yy).reshape(8, k, p)
     diag = (hz * probes).sum(dim=2).mean(dim=0) / p
     return top, diag

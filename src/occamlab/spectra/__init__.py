@@ -1,5 +1,5 @@
 """Eigensystems of kernels: on a pool of data, the hypersphere, the Boolean cube and the circle;
-and kernel-target alignment. See REFERENCES §2 and Simon et al. 2023 (arXiv 2110.03922)."""
+and kernel-target alignment. See Simon et al. 2023 (arXiv 2110.03922)."""
 
 from occamlab.spectra._alignment import alignment
 from occamlab.spectra._domains import circle, hypercube, sphere

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
+from occamlab._linalg import check_kernel_matrix
 from occamlab._torch import as_tensor
-from occamlab.spectra._pool import check_kernel_matrix
 
 
 def alignment(K: Any, y: Any, centered: bool = True) -> torch.Tensor:

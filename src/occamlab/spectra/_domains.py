@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from occamlab._cosine import as_cosine_function, evaluate_cosine
+from occamlab._harmonics import gegenbauer, harmonic_multiplicity
+from occamlab._linalg import check_psd
 from occamlab._torch import check_positive_int
 from occamlab.spectra._spectrum import Spectrum
-from occamlab.tasks._synthetic import gegenbauer, harmonic_multiplicity
 
 
 @lru_cache(maxsize=16)
@@ -26,21 +27,11 @@ def _gauss_gegenbauer(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     return roots_gegenbauer(n, d / 2 - 1)
 
 
-def _check_levels(lam: torch.Tensor, name: str, atol: float) -> torch.Tensor:
-    lam_min = float(lam.min())
-    if lam_min < -atol:
-        k = int(torch.argmin(lam))
-        raise ValueError(
-            f"{name} is not positive semi-definite: its most negative eigenvalue is "
-            f"{lam_min:.6g} (level {k}); a kernel must have eigenvalues ≥ 0")
-    return lam.clamp_min(0.0)
-
-
 def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
            n_quad: int | None = None, target_power: Any = None) -> Spectrum:
     """Eigenvalues per degree of a dot-product kernel on the sphere S^{d-1} (radius √d).
 
-    By the Funk–Hecke formula with Gauss–Gegenbauer quadrature (REFERENCES §2):
+    By the Funk–Hecke formula (Atkinson & Han 2012, ch. 2) with Gauss–Gegenbauer quadrature:
     ``λ_k = Γ(d/2)/(√π·Γ((d−1)/2)) · ∫₋₁¹ K(t)·P_k(t)·(1−t²)^{(d−3)/2} dt`` with P_k the
     Gegenbauer polynomial of index d/2−1 normalized to P_k(1) = 1, multiplicity N(d, k), and the
     trace beyond ``max_degree``, ``K(1) − Σ_k N(d,k)·λ_k``, in ``tail_trace`` (Simon et al. 2023,
@@ -72,7 +63,7 @@ def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
     P = gegenbauer(t, d, max_degree)
     lam = norm * (P * (w * Kt)).sum(1)
     k1 = float(evaluate_cosine(fn, torch.ones(1, dtype=torch.float64))[0])
-    lam = _check_levels(lam, "kernel", 1e-10 * max(abs(k1), float(lam.abs().max())))
+    lam = check_psd(lam, "kernel", max(abs(k1), float(lam.abs().max())), n_quad, where="degree")
     mult = torch.tensor([harmonic_multiplicity(d, k) for k in range(max_degree + 1)],
                         dtype=torch.int64)
     tail = k1 - float((lam * mult).sum())
@@ -85,7 +76,7 @@ def hypercube(kernel: Any, d: int, *, kind: str = "ntk", target_power: Any = Non
     """The d+1 eigenvalues of a dot-product kernel on {−1, 1}^d, one per parity degree.
 
     ``λ_k = 2^{−d} Σ_h K(1 − 2h/d) Σ_j (−1)^j binom(k,j)·binom(d−k,h−j)`` (a Krawtchouk
-    transform; REFERENCES §2, Yang & Salman 2019, arXiv 1907.10599), multiplicity binom(d, k).
+    transform; Yang & Salman 2019, arXiv 1907.10599), multiplicity binom(d, k).
 
     Arguments:
         kernel: a callable c ↦ K(c) or an ``occamlab.kernels`` architecture.
@@ -110,8 +101,7 @@ def hypercube(kernel: Any, d: int, *, kind: str = "ntk", target_power: Any = Non
             terms.append(Kh[hh] * kraw)
         lam.append(math.fsum(terms) / 2**d)
     lam_t = torch.tensor(lam, dtype=torch.float64)
-    scale = max(abs(x) for x in Kh) * 2**d * 1e-14
-    lam_t = _check_levels(lam_t, "kernel", scale)
+    lam_t = check_psd(lam_t, "kernel", max(abs(x) for x in Kh), d + 1, where="degree")
     mult = torch.tensor([math.comb(d, k) for k in range(d + 1)], dtype=torch.int64)
     spec = Spectrum(eigenvalues=lam_t, multiplicities=mult, domain="hypercube")
     return spec if target_power is None else spec.with_target(target_power)
@@ -138,7 +128,7 @@ def circle(kernel: Any, M: int, *, kind: str = "ntk", target_power: Any = None) 
     j = torch.arange(M, dtype=torch.float64)
     row = evaluate_cosine(fn, torch.cos(2 * math.pi * j / M))
     lam = torch.fft.rfft(row).real / M
-    lam = _check_levels(lam, "kernel", 1e-12 * float(row.abs().max()) * M)
+    lam = check_psd(lam, "kernel", float(row.abs().max()), M, where="frequency")
     mult = torch.full((lam.shape[0],), 2, dtype=torch.int64)
     mult[0] = 1
     if M % 2 == 0:

@@ -8,68 +8,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._linalg import check_kernel_matrix, check_psd, eigh
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 from occamlab.spectra._spectrum import Spectrum
 
 METHODS = ("randomized", "lanczos")
 
 
-def check_kernel_matrix(K: Any, name: str = "K_pool", *,
-                        dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
-    """``K`` as an (M, M) tensor (float64 unless ``dtype=None`` keeps a floating input's dtype),
-    checked to be square, finite and symmetric."""
-    K = as_tensor(K, name, ndim=2)
-    if dtype is not None or not K.is_floating_point():
-        K = K.to(dtype or torch.float64)
-    if K.shape[0] != K.shape[1]:
-        raise ValueError(f"{name} must be a square (M, M) kernel matrix, got shape "
-                         f"{tuple(K.shape)}")
-    if K.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    scale = max(abs(float(K.max())), abs(float(K.min())))
-    # in row blocks, so a 20,000² pool does not need two more full-size temporaries
-    asym = 0.0
-    for a in range(0, K.shape[0], 2048):
-        asym = max(asym, float((K[a:a + 2048] - K[:, a:a + 2048].T).abs().max()))
-    if asym > 1e-8 * max(scale, 1e-300):
-        raise ValueError(f"{name} must be symmetric; max |K - Kᵀ| = {asym:.3g} (relative "
-                         f"{asym / scale:.3g})")
-    return K
-
-
-def eigh(K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ascending eigenvalues and eigenvectors of a symmetric matrix.
-
-    On CPU this calls LAPACK's divide-and-conquer ``syevd`` through SciPy, which we measured
-    4–6× faster than ``torch.linalg.eigh`` on this project's 2-core machine (1200×1200: 3.6 s
-    against 17.8 s); on other devices it uses torch.
-    """
-    if K.device.type != "cpu":
-        return torch.linalg.eigh(K)
-    from scipy.linalg import eigh as sp_eigh
-
-    w, V = sp_eigh(K.numpy(), driver="evd", check_finite=False)
-    return torch.from_numpy(w), torch.from_numpy(V)
-
-
-def _psd_tolerance(K: torch.Tensor, lam_max: float) -> float:
-    # Backward-stable eigensolvers perturb eigenvalues by ~ M·eps·‖K‖; anything more negative
-    # than a generous multiple of that is a real property of the kernel, not rounding.
-    return 100 * K.shape[0] * float(torch.finfo(K.dtype).eps) * max(lam_max, 1e-300)
-
-
-def _raise_not_psd(name: str, lam_min: float, lam_max: float) -> None:
-    raise ValueError(
-        f"{name} is not positive semi-definite: its most negative eigenvalue is {lam_min:.6g} "
-        f"(largest {lam_max:.6g}); a kernel matrix must have eigenvalues ≥ 0 up to rounding")
-
-
 def _orthonormalize(Y: torch.Tensor) -> torch.Tensor:
     """An orthonormal basis of Y's columns by Cholesky-QR, twice (CholeskyQR2: Fukaya et al.
-    2014), which is all matrix products; Householder QR when Y is too ill-conditioned.
-
-    Householder QR of a tall block was slow and erratic on the shared 2-core machine (0.2 to 3 s
-    for 3000×125, against ~5 ms here).
+    2014), which is all matrix products (Householder QR of a tall block is not, and is much
+    slower: benchmarks/RESULTS.md); Householder QR when Y is too ill-conditioned.
     """
     Q = Y
     for _ in range(2):
@@ -113,7 +62,7 @@ def from_kernel(K_pool: Any, y_pool: Any = None, top_k: int | None = None, *,
 
     The uniform distribution on the pool has eigenvalues ``λᵢ = eigᵢ(K)/M`` and orthonormal
     eigenfunctions ``φᵢ = √M·uᵢ``, so a target has coefficients ``vᵢ = uᵢᵀy/√M``
-    (REFERENCES §2; Simon et al. 2023, arXiv 2110.03922, §3 and App. on real data).
+    (Simon et al. 2023, arXiv 2110.03922, §3 and App. on real data).
 
     Arguments:
         K_pool: (M, M) symmetric positive semi-definite kernel matrix. With ``top_k`` (randomized)
@@ -160,9 +109,7 @@ def from_kernel(K_pool: Any, y_pool: Any = None, top_k: int | None = None, *,
         K = K.double()
         w, U = eigh(K)
         w, U = w.flip(0), U.flip(1)
-        lam_max, lam_min = float(w[0]), float(w[-1])
-        if lam_min < -_psd_tolerance(K, abs(lam_max)):
-            _raise_not_psd("K_pool", lam_min, lam_max)
+        w = check_psd(w, "K_pool", float(w[0]), M, K.dtype)
     else:
         top_k = check_positive_int(top_k, "top_k")
         if method == "lanczos":
@@ -173,10 +120,7 @@ def from_kernel(K_pool: Any, y_pool: Any = None, top_k: int | None = None, *,
             w, U = _randomized(K, top_k, n_iter=check_positive_int(n_iter, "n_iter",
                                                                    minimum=0),
                                oversample=p, generator=make_generator(seed))
-        lam_max, lam_min = float(w[0]), float(w[-1])
-        if lam_min < -_psd_tolerance(K, abs(lam_max)):
-            _raise_not_psd("K_pool", lam_min, lam_max)
-    w = w.clamp_min(0.0)
+        w = check_psd(w, "K_pool", float(w[0]), M, K.dtype)
     lam = w / M
     tail_trace = max(float(torch.diagonal(K).double().sum()) / M - float(lam.sum()), 0.0)
     power, tail_power = None, 0.0

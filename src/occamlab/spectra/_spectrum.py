@@ -25,7 +25,7 @@ class Spectrum(Result):
         multiplicities: (L,) int64, the number of modes in each level.
         target_power: (L,) float64 sum of squared target coefficients in each level, or None.
         tail_trace: kernel trace beyond the listed levels, ``K(x,x)`` averaged minus
-            ``Σ mᵢλᵢ``; it acts as extra ridge in predictions (REFERENCES §2).
+            ``Σ mᵢλᵢ``; it acts as extra ridge in predictions (modes with λ ≪ κ act like ridge).
         tail_power: target power outside the listed levels (mean square of the target minus
             ``Σ target_power``); 0 when the levels are complete or unknown.
         domain: where the spectrum lives (``"pool"``, ``"sphere"``, ``"hypercube"``, ``"circle"``).

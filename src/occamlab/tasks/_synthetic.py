@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from occamlab._harmonics import gegenbauer, harmonic_multiplicity
 from occamlab._torch import as_tensor, check_positive_int, make_generator
 
 __all__ = ["sphere_points", "cube_points", "gegenbauer", "sphere_harmonic", "parity",
@@ -47,44 +48,6 @@ def cube_points(n: int, d: int, *, seed: int | None = None,
     check_positive_int(d, "d")
     g = make_generator(seed, generator)
     return torch.randint(0, 2, (n, d), generator=g).to(dtype) * 2 - 1
-
-
-def harmonic_multiplicity(d: int, k: int) -> int:
-    """N(d, k): the dimension of the degree-k spherical harmonics on S^{d-1}.
-
-    ``N(d, k) = (2k+d-2)/k · binom(k+d-3, k-1)`` (REFERENCES §2), N(d, 0) = 1.
-    """
-    check_positive_int(d, "d", minimum=2)
-    check_positive_int(k, "k", minimum=0)
-    if k == 0:
-        return 1
-    if d == 2:
-        return 2
-    return (2 * k + d - 2) * math.comb(k + d - 3, k - 1) // k
-
-
-def gegenbauer(t: torch.Tensor, d: int, max_degree: int) -> torch.Tensor:
-    """Gegenbauer polynomials normalized to 1 at t = 1: P_k(t) = C_k^{(d/2-1)}(t)/C_k^{(d/2-1)}(1).
-
-    By the three-term recurrence ``(k+d-2)·P_{k+1} = (2k+d-2)·t·P_k − k·P_{k-1}``, which never
-    forms the large C_k(1) and so does not overflow at high degree (Atkinson & Han, *Spherical
-    Harmonics and Approximations on the Unit Sphere*, eq. 2.89). For d = 2: cos(k·arccos t).
-
-    Arguments:
-        t: tensor of cosines, any shape.
-        d: dimension of the ambient space (the sphere is S^{d-1}), ≥ 2.
-        max_degree: highest degree K.
-
-    Returns:
-        tensor of shape (K+1, *t.shape).
-    """
-    out = [torch.ones_like(t), t.clone()]
-    for k in range(1, max_degree):
-        if d == 2:
-            out.append(2 * t * out[k] - out[k - 1])
-        else:
-            out.append(((2 * k + d - 2) * t * out[k] - k * out[k - 1]) / (k + d - 2))
-    return torch.stack(out[: max_degree + 1])
 
 
 def sphere_harmonic(x: torch.Tensor, degree: int, *, direction: torch.Tensor | None = None

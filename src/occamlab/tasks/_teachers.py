@@ -8,12 +8,14 @@ the models of :mod:`occamlab.slt.theory`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from occamlab._check import type_error, value_error
 from occamlab._result import Result
 from occamlab._torch import check_positive_int, make_generator
 
@@ -56,9 +58,8 @@ def gaussian_nll(noise: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], t
     ``loss(out, y) = mean over rows of ‖out − y‖² / (2σ²)`` for outputs of shape (B, N): the L_n
     of Watanabe's theory for y = f(x) + σ·ξ. ``MSELoss`` is this times 2σ²/N.
     """
-    if not isinstance(noise, int | float) or not noise > 0:
-        raise ValueError(f"noise must be a positive standard deviation, got {noise!r}")
-    scale = 1.0 / (2.0 * float(noise) ** 2)
+    noise = _check_noise(noise, positive=True)
+    scale = 1.0 / (2.0 * noise ** 2)
 
     def loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         diff = (out - y).reshape(out.shape[0], -1)
@@ -67,9 +68,13 @@ def gaussian_nll(noise: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], t
     return loss
 
 
-def _check_noise(noise: float) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
-        raise ValueError(f"noise must be a standard deviation ≥ 0, got {noise!r}")
+def _check_noise(noise: float, positive: bool = False) -> float:
+    """``noise`` as a float: TypeError for a non-number, ValueError outside [0, ∞) (or (0, ∞))."""
+    what = "a standard deviation " + ("> 0" if positive else "≥ 0")
+    if isinstance(noise, bool) or not isinstance(noise, int | float):
+        raise type_error("noise", what, noise)
+    if not math.isfinite(noise) or noise < 0 or (positive and noise == 0):
+        raise value_error("noise", what, noise)
     return float(noise)
 
 

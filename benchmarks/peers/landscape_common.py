@@ -1,0 +1,41 @@
+"""Shared by the landscape peer scripts: the fixture (model + data) and a hand-written HVP."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+
+def load_fixture(path: str):
+    """The 784-64-64-10 tanh MLP, inputs and labels saved by the benchmark."""
+    torch.set_num_threads(1)
+    f = torch.load(path, weights_only=True)
+    model = nn.Sequential(nn.Linear(784, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
+                          nn.Linear(64, 10))
+    model.load_state_dict(f["state"])
+    return model, f["x"], f["y"], f["v"]
+
+
+def handwritten_hvp(model, loss_fn, x, y, v):
+    """H·v by plain double backward: gradient with create_graph, then ⟨g, v⟩'s gradient."""
+    params = list(model.parameters())
+    g = torch.autograd.grad(loss_fn(model(x), y), params, create_graph=True)
+    vs = [t.view_as(p) for t, p in zip(torch.split(v, [p.numel() for p in params]), params)]
+    return torch.cat([h.reshape(-1) for h in torch.autograd.grad(g, params, vs)])
+
+
+def best(fn, repeats: int = 10) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def once(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
