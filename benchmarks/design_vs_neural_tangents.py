@@ -4,7 +4,7 @@
 
 The kernel of Dense → φ → Dense (w_std = 1, no biases) on X (2000, 100) with rows of norm √100,
 float64, for (a) φ the degree-5 activation engineered for a 4-hidden-layer ReLU NTK (w_std = √2,
-b_std = 0.1; issue 4), which neural-tangents gets as ``stax.Polynomial`` of its monomial
+b_std = 0.1), which neural-tangents gets as ``stax.Polynomial`` of its monomial
 coefficients, and (b) φ = ½·sin(6z) (``stax.Sin``), which occamlab expands in 100 Hermite
 coefficients. occamlab's route is the series NTK(c) = Σ (k+1)aₖ²cᵏ on the cosines c = X·Xᵀ/d
 (arXiv 2106.03186, Thm 3.1). The kernels are checked to agree (sums to 1e-9 relative) before any

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/empirical_ntk_vs_neural_tangents.py [--repeats 3] [--dtypes ...]
 
-The network (issue 2): a width-512 MLP with 3 hidden ReLU layers and one output, NTK
+The network: a width-512 MLP with 3 hidden ReLU layers and one output, NTK
 parameterization (w_std = √2, b_std = 0.1), on X of shape (500, 100); kernel traced over the
 outputs, x2 = None. The same weights go to both libraries (occamlab's ``arch.network`` is saved
 and loaded into ``stax.Dense`` layers), and the kernels are checked to agree before any time is

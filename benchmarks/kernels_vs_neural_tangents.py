@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/kernels_vs_neural_tangents.py [--repeats 5]
 
 NNGP+NTK of a 3-hidden-layer ReLU MLP (NTK parameterization, w_std = √2, b_std = 0.1, readout
-w_std = 1) on X of shape (2000, 100), float64, x2 = None (issue 2). The same X goes to both
+w_std = 1) on X of shape (2000, 100), float64, x2 = None. The same X goes to both
 (drawn from the same NumPy seed); the kernels are checked to agree (sums to 1e-10 relative)
 before any time is reported. NT's jitted kernel_fn is timed on its first (compiling) call and in
 steady state (best of --repeats); occamlab on its first call and best of --repeats. Goals: at
@@ -33,8 +33,8 @@ N, D, DEPTH = 2000, 100, 3
 
 
 def cnn_memory() -> None:
-    """NTK of a 3-layer CNN with global average pooling on 2000 MNIST-1D signals (issue 2's
-    memory goal: ≤ 4 GB peak). Run under ``/usr/bin/time -v`` for an outside measurement."""
+    """NTK of a 3-layer CNN with global average pooling on 2000 MNIST-1D signals
+    (memory goal: ≤ 4 GB peak). Run under ``/usr/bin/time -v`` for an outside measurement."""
     from occamlab.report._kernels import architectures
     from occamlab.tasks import mnist1d
 

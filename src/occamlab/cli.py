@@ -477,7 +477,10 @@ def predict(
 ) -> None:
     """Predict the train/test MSE over training time of an infinitely wide network.
 
-    Example: occamlab predict "dense(w=1.41,b=0.1) relu dense" --data d.npz --t 0,10,100,inf
+    Example:
+
+        occamlab predict "dense(w=1.41,b=0.1) relu dense" --data d.npz \\
+            --t 0,10,100,inf
 
     Gradient flow on ½·mean((f − y)²) of the infinite ensemble (Lee et al. 2019), as
     neural-tangents' predict.gradient_descent_mse_ensemble; the expected MSE over
@@ -535,16 +538,12 @@ def predict(
 # --- landscape: Hessian spectra and mode connectivity of saved models ------------------------
 def _landscape_inputs(model: str, checkpoints: list[Path], data: Path, x_name: str,
                       y_name: str, loss: str):
-    from torch import nn as _nn
+    from occamlab._load import load_arrays, load_model, loss_by_name
 
-    from occamlab._load import load_arrays, load_model
-
-    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
-    if loss not in losses:
-        raise ValueError(f"--loss must be one of {list(losses)}, got {loss!r}")
+    loss_fn = loss_by_name(loss)
     nets = [load_model(model, c) for c in checkpoints]
     x, y = load_arrays(data, x_name, y_name)
-    return nets, (x, y), losses[loss]()
+    return nets, (x, y), loss_fn
 
 
 def _save_plot(ax, path: Path) -> None:
@@ -810,8 +809,10 @@ def llc_trajectory(
 ) -> None:
     """Estimate the LLC at every checkpoint of a training run, all in one batched computation.
 
-    Example: occamlab llc-trajectory --model net.py:make --checkpoints 'ckpts/*.pt'
-    --data train.npz --loss gaussian-nll --relabel
+    Example:
+
+        occamlab llc-trajectory --model net.py:make --checkpoints 'ckpts/*.pt' \\
+            --data train.npz --loss gaussian-nll --relabel
 
     Finished checkpoints are kept in OUT/checkpoints/ and skipped when the command is run again.
     """
@@ -821,18 +822,13 @@ def llc_trajectory(
     import warnings
 
     import numpy as np
-    from torch import nn as _nn
 
     from occamlab import slt
     from occamlab._io import write_json, write_text, write_with
-    from occamlab._load import load_arrays, load_model
-    from occamlab.tasks import gaussian_nll
+    from occamlab._load import load_arrays, load_model, loss_by_name
 
-    losses = {"mse": _nn.MSELoss, "cross-entropy": _nn.CrossEntropyLoss}
     try:
-        if loss not in (*losses, "gaussian-nll"):
-            raise ValueError(f"--loss must be one of {[*losses, 'gaussian-nll']}, got {loss!r}")
-        loss_fn = gaussian_nll(noise) if loss == "gaussian-nll" else losses[loss]()
+        loss_fn = loss_by_name(loss, noise)
         files = sorted(glob.glob(checkpoints))
         if not files:
             raise ValueError(f"--checkpoints {checkpoints!r} matches no file")

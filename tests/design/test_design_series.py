@@ -36,7 +36,7 @@ def test_polynomial_targets_realized_exactly(name, kind):
     target, degree = POLYNOMIALS[name]
     act = design.activation_for(target, kind=kind, degree=degree)
     realized = design.shallow_kernel(act.coefficients, kind)(C)
-    # The requirement: a polynomial with non-negative coefficients is realized exactly,
+    # The requirement: a polynomial with non-negative coefficients is realized exactly,
     # to 1e-12 (rounding of NNLS on an 801-point grid).
     torch.testing.assert_close(realized, target(C), rtol=0, atol=1e-12)
     # And the activation really has those coefficients: re-expanding it by quadrature gives them

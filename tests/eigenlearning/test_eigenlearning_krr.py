@@ -1,4 +1,4 @@
-"""Predicted against measured KRR learning curves: sphere, hypercube, digits (issue 3)."""
+"""Predicted against measured KRR learning curves: sphere, hypercube, digits."""
 
 import functools
 import itertools
@@ -16,7 +16,7 @@ from occamlab.tasks import digits, parity, sphere_harmonic, sphere_points
 
 matplotlib.use("Agg")
 
-# 4 hidden ReLU layers, w_std = √2, b_std = 0.1: the kernel of the validation in issue 3.
+# 4 hidden ReLU layers, w_std = √2, b_std = 0.1: the kernel of the validation.
 ARCH = kernels.mlp(4, "relu", w_std=2**0.5, b_std=0.1)
 D = 8
 MAXDEG = 30
@@ -35,7 +35,7 @@ def _sphere_case(degrees_power, noise, ns, trials, n_test, seed):
     return el.compare(spec, m, target_power=tp)
 
 
-# The agreement criterion of issue 3 (the accuracy Simon et al. 2023 report on the 7-sphere):
+# The agreement criterion (the accuracy Simon et al. 2023 report on the 7-sphere):
 # |E_theory − E_measured| ≤ 3·SE + r·E_measured, r = 0.06 for E ≥ 0.05, else 0.12.
 SPHERE_FAST = [({1: 1.0}, 0.0), ({3: 1.0}, 0.0), ({1: 0.5, 2: 0.3, 3: 0.2}, 0.1)]
 
@@ -118,7 +118,7 @@ def _digits_case(ns, trials, M):
 
 
 def test_digits_pool_fast():
-    # digits 0–4 vs 5–9 with the finite-pool correction: within 5% (issue 3) plus 3·SE.
+    # digits 0–4 vs 5–9 with the finite-pool correction: within 5% plus 3·SE.
     c = _digits_case([16, 64], trials=10, M=900)
     assert c.pool_corrected
     assert bool(c.within(0.05, 0.05).all()), c.table()
@@ -200,7 +200,7 @@ def test_compare_table_and_plot():
 
 def test_fresh_samples_and_mode_learnabilities():
     # Fresh i.i.d. samples on the 7-sphere with the validation kernel: test MSE within the
-    # issue's criterion, and the measured learnability of the degree-1 and degree-2 harmonics
+    # agreement criterion, and the measured learnability of the degree-1 and degree-2 harmonics
     # within 3·SE + 0.06 of the predicted λ/(λ+κ) (the same 6% agreement, applied to L ≤ 1).
     fn = kernels.cosine_kernel(ARCH, D)
     spec = spectra.sphere(ARCH, D, max_degree=MAXDEG)

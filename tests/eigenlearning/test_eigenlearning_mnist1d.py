@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 def test_report_section_quick(tmp_path):
     # The quick report section (64 signals): the CNN puts more of the target's power in its top
     # 10 modes (measured 0.39 vs 0.24) and aligns slightly better (0.340 vs 0.326); the
-    # prediction tracks the measurement within 3·SE + 12% (issue 3's criterion for small E
+    # prediction tracks the measurement within 3·SE + 12% (the criterion for small E
     # values, applied throughout because a 64-point pool is noisy).
     study = Study(data=mnist1d(n_train=4000, n_test=1000, seed=42), quick=True, seed=0)
     sec = Section("eigenlearning", "t", tmp_path)

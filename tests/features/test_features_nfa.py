@@ -60,7 +60,7 @@ def test_balanced_linear_network_follows_the_ansatz_with_power_one_half():
     assert imbalance < 1e-2
     r = nfa(net, X, progress=False)
     # Balanced ⇒ AGOP = W1ᵀW2ᵀW2W1 = (W1ᵀW1)², so AGOP^½ = W1ᵀW1 and the correlation is 1 up to
-    # the imbalance (< 1e-2): the issue's bar is 0.99.
+    # the imbalance (< 1e-2): the bar is 0.99.
     assert r.correlation("0", 0.5) > 0.99
     # With power 1 the shape differs ((W1ᵀW1)² vs W1ᵀW1): an independent computation.
     G = W1.T @ W1
@@ -68,7 +68,7 @@ def test_balanced_linear_network_follows_the_ansatz_with_power_one_half():
 
 
 def _relu_mlp_xx(n, steps, lr, seed=0):
-    """20 → 256 → 256 → 1 ReLU MLP trained by full-batch GD on y = x₀x₁ (issue 6)."""
+    """20 → 256 → 256 → 1 ReLU MLP trained by full-batch GD on y = x₀x₁."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     X = torch.randn(n, 20, generator=g)

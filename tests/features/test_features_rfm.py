@@ -77,7 +77,7 @@ def _recovery(n):
 
 def test_rfm_learns_the_relevant_coordinates_fast():
     mse0, mse, share = _recovery(1000)
-    # Issue 6's bars (after Radhakrishnan et al. 2024, Fig. 3): ≥10× lower test MSE than plain
+    # The bars (after Radhakrishnan et al. 2024, Fig. 3): ≥10× lower test MSE than plain
     # Laplace regression and ≥90% of diag(M) on the three relevant coordinates.
     assert mse0 / mse >= 10
     assert share >= 0.9

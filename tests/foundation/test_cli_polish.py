@@ -16,7 +16,8 @@ from occamlab._io import json_safe, write_json
 from occamlab._progress import track
 from occamlab.cli import app
 
-COMMANDS = ["report", "kernel", "nfa", "eigenlearn", "design", "llc", "hessian", "connect"]
+COMMANDS = ["report", "kernel", "nfa", "eigenlearn", "design", "llc", "predict", "hessian",
+            "connect", "llc-trajectory"]
 
 
 def _run(*args):

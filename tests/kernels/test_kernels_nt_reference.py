@@ -31,7 +31,7 @@ SPECS = json.loads(str(REF["specs"]))
 CASES = [(name, i, spec) for name, ref in REFS.items()
          for i, spec in enumerate(json.loads(str(ref["specs"])))]
 
-# The bar: 1e-10 relative (to the largest entry) in float64. Measured: ≤ 5e-16.
+# The bar: 1e-10 relative (to the largest entry) in float64. Measured: ≤ 5e-16.
 TOL = 1e-10
 # Exact duplicates after a nonlinearity: NT computes θ = atan2(√(q1q2 − s²), s) with s and q
 # rounded by different formulas, so its θ carries ~√eps ≈ 1e-8 noise (case 10 shows 2e-9);

@@ -58,13 +58,17 @@ def test_surface_values_are_losses_at_grid_points():
     loss_fn = nn.CrossEntropyLoss()
     sf = LS.surface(model, loss_fn, (x, y), dims=2, steps=5, span=0.5, seed=2)
     assert sf.loss.shape == (5, 5)
-    assert sf.loss[2, 2] == pytest.approx(float(loss_fn(model(x), y)), rel=1e-12)
+    with torch.no_grad():
+        center = float(loss_fn(model(x), y))
+    assert sf.loss[2, 2] == pytest.approx(center, rel=1e-12)
     # the corner (α, β) = (−0.5, 0.5), evaluated independently
     d = sf.directions
     w = torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - 0.5 * d[0] + 0.5 * d[1]
     probe = copy.deepcopy(model)
     torch.nn.utils.vector_to_parameters(w, probe.parameters())
-    assert float(sf.loss[0, 4]) == pytest.approx(float(loss_fn(probe(x), y)), rel=1e-12)
+    with torch.no_grad():
+        corner = float(loss_fn(probe(x), y))
+    assert float(sf.loss[0, 4]) == pytest.approx(corner, rel=1e-12)
     line = LS.surface(model, loss_fn, (x, y), dims=1, steps=3, seed=2)
     assert line.loss.shape == (3,)
 
@@ -78,8 +82,9 @@ def test_interpolation_barriers_on_a_known_path():
         b.weight.add_(1.0)
     path = LS.interpolate(a, b, nn.MSELoss(), (x, y), steps=11)
     la, lb = float(path.loss[0]), float(path.loss[-1])
-    assert la == pytest.approx(float(nn.MSELoss()(a(x), y)), rel=1e-12)
-    assert lb == pytest.approx(float(nn.MSELoss()(b(x), y)), rel=1e-12)
+    with torch.no_grad():
+        assert la == pytest.approx(float(nn.MSELoss()(a(x), y)), rel=1e-12)
+        assert lb == pytest.approx(float(nn.MSELoss()(b(x), y)), rel=1e-12)
     assert path.barrier == pytest.approx(float(path.loss.max()) - (la + lb) / 2, rel=1e-12)
     chord = (1 - path.t) * la + path.t * lb
     assert path.barrier_linear == pytest.approx(float((path.loss - chord).max()), rel=1e-12)

@@ -105,14 +105,16 @@ def _nll(out, y):  # Gaussian NLL of a model with σ = 1, per sample
     return 0.5 * ((out - y) ** 2).sum(dim=1) + 0.5 * np.log(2 * np.pi)
 
 
-@pytest.mark.parametrize("noise", [1.0, 2.0])
+@pytest.mark.parametrize("noise", [pytest.param(1.0, marks=pytest.mark.slow), 2.0])
 def test_singular_fluctuation_of_a_regular_model(noise):
     # Regular model, posterior at β = 1: ν = ½·tr(I·J⁻¹) (Watanabe 2009, §8.3), computed here
     # independently on the same data as ½·Σᵢ rᵢ²·xᵢᵀ(XᵀX)⁻¹xᵢ (the score covariance I and
     # Hessian J of the model's NLL at the least-squares fit). Well specified (σ = 1): ν ≈ d/2;
-    # true noise twice the model's (σ = 2): ν ≈ 4·d/2 while λ stays d/2. Tolerances: 5% against
-    # the exact empirical value (SGLD's +1.25%, γ's −1%, ~2% Monte Carlo with 600 draws), and
-    # 12% against the asymptotic d/2·σ² (plus the ≈ 4% sampling spread of tr(I_n J_n⁻¹)).
+    # true noise twice the model's (σ = 2): ν ≈ 4·d/2 while λ stays d/2 (the default run checks
+    # the misspecified case, which exercises I ≠ J). Tolerances: 5% against the exact empirical
+    # value (SGLD's +1.25%, γ's −1%, and the Monte Carlo error of V_n from 600 draws, relative
+    # sd ≈ √(2/(d·600)) ≈ 3%; measured +1.2% at d = 4 with 1,000 draws), and 12% against the
+    # asymptotic d/2·σ² (plus the ≈ 4% sampling spread of tr(I_n J_n⁻¹) at this n).
     d = 3
     t = linear_teacher(1500, d, noise=noise, seed=0)
     m = fit_least_squares(t)

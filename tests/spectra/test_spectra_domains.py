@@ -18,7 +18,7 @@ from occamlab.tasks import (
     sphere_points,
 )
 
-# The ReLU NTK of the validation: 4 hidden layers, w_std = √2, b_std = 0.1 (issue 3).
+# The ReLU NTK of the validation: 4 hidden layers, w_std = √2, b_std = 0.1.
 ARCH = kernels.mlp(4, "relu", w_std=2**0.5, b_std=0.1)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from occamlab._torch import num_threads
 from occamlab.features import RFM, nfa
 from occamlab.report._page import Section
 
@@ -58,9 +59,14 @@ def trained_models(study: Any) -> dict[str, nn.Module]:
     ``init_mlp``, ``init_cnn`` (the same networks at initialisation). Seeded by ``study.seed``.
     """
     cache = study.cache
-    if "trained_mlp" in cache and "trained_cnn" in cache:
-        return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")
-                if k in cache}
+    if "trained_mlp" not in cache or "trained_cnn" not in cache:
+        with num_threads(1):
+            _train_models(study)
+    return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")}
+
+
+def _train_models(study: Any) -> None:
+    cache = study.cache
     data = study.data
     n = 1000 if study.quick else data.x_train.shape[0]
     epochs = 15 if study.quick else 40
@@ -72,7 +78,6 @@ def trained_models(study: Any) -> dict[str, nn.Module]:
         cache[f"init_{key}"] = copy.deepcopy(model).eval()
         _train(model, x, y, epochs, study.seed * 1000 + seed)
         cache[f"trained_{key}"] = model.eval()
-    return {k: cache[k] for k in ("trained_mlp", "trained_cnn", "init_mlp", "init_cnn")}
 
 
 def _shape(module: nn.Module) -> str:
@@ -81,15 +86,20 @@ def _shape(module: nn.Module) -> str:
     return f"{module.in_channels}→{module.out_channels} channels, {module.kernel_size[0]} taps"
 
 
-def _nfa_finding(results: dict, accuracy: dict, n_classes: int) -> str:
+def _nfa_finding(results: dict, accuracy: dict, n_classes: int, models: dict) -> str:
     """What the NFA rows show: the update's correlation, and where the raw correlation at
     initialisation is as high as after training."""
     parts = []
     for key, res in results.items():
+        model = models[f"trained_{key}"]
+
+        def name(layer: str, model: nn.Module = model) -> str:
+            return f"{type(model.get_submodule(layer)).__name__} {layer}"
+
         rows = [r for r in res.rows if not r["centered"]]
-        deltas = ", ".join(f"{r['layer']}: {r['corr_delta']:.2f}" for r in rows
+        deltas = ", ".join(f"{name(r['layer'])}: {r['corr_delta']:.2f}" for r in rows
                            if r["corr_delta"] == r["corr_delta"])
-        init_higher = [r["layer"] for r in rows if r["corr_init"] >= r["corr"]]
+        init_higher = [name(r["layer"]) for r in rows if r["corr_init"] >= r["corr"]]
         text = (f"the {key.upper()} (test accuracy {accuracy[key]:.3f}, chance "
                 f"{1 / n_classes:.2f}) has update correlations corr((W−W₀)ᵀ(W−W₀), AGOP^½) of "
                 f"{deltas or 'none defined'} by layer")
@@ -102,6 +112,13 @@ def _nfa_finding(results: dict, accuracy: dict, n_classes: int) -> str:
 
 
 def section(sec: Section, study: Any) -> None:
+    # small networks and cache-sized solves: one intra-op thread avoids a barrier per op, which
+    # on a busy machine costs more than the op (benchmarks/RESULTS.md, "Quality pass")
+    with num_threads(1):
+        _section(sec, study)
+
+
+def _section(sec: Section, study: Any) -> None:
     import matplotlib.pyplot as plt
 
     data = study.data
@@ -133,7 +150,7 @@ def section(sec: Section, study: Any) -> None:
                          "init: corr(W₀ᵀW₀)": r["corr_init"]})
     sec.table(rows, caption=f"NFA correlations with AGOP^½ per layer (chance test accuracy "
               f"{1 / data.n_classes:.2f})", digits=3)
-    sec.finding(_nfa_finding(results, accuracy, data.n_classes))
+    sec.finding(_nfa_finding(results, accuracy, data.n_classes, models))
     fig, axes = plt.subplots(2, 2, figsize=(8, 7.5))
     for row, key, what in ((0, "mlp", "MLP first Linear"), (1, "cnn", "CNN first Conv1d")):
         name = results[key].layers[0]

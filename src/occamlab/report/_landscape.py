@@ -99,10 +99,11 @@ def section(sec: Section, study: Study) -> None:
     drop = 100 * (1 - line_al.barrier / line.barrier) if line.barrier > 0 else 0.0
     lowers = (f"lowers the barrier to {line_al.barrier:.3g} ({drop:.0f}% lower)" if drop > 0
               else f"does not lower the barrier ({line_al.barrier:.3g})")
+    ends = 0.5 * float(line.loss[0] + line.loss[-1])
     joined = ("the two modes are joined by a path of nearly constant loss"
-              if curve.barrier < 0.1 * max(line.barrier, 1e-300) else
+              if curve.barrier < 0.1 * ends else
               f"{100 * curve.barrier / max(line.barrier, 1e-300):.0f}% of the straight line's "
-              "barrier remains")
+              f"barrier remains, {curve.barrier / ends:.2g}× the mean end loss")
     sec.text(f"The straight line between the two solutions climbs a barrier of "
              f"{line.barrier:.3g} (max L(t) − mean of the end losses). Permuting the second "
              f"network's hidden units to match the first (weight matching, Ainsworth et al. "

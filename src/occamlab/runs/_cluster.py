@@ -1,10 +1,10 @@
 """Where tasks run: a Dask cluster (local, by address, or any ``distributed.Client``) or in-process.
 
 Every entry point of :mod:`occamlab.runs` takes ``client=`` and goes through :func:`executor`,
-which yields an :class:`Executor`: ``scatter`` shared inputs once, ``run`` tasks and receive each
-one's outcome as it completes. Dask (``distributed``) does the scheduling, retries and the
-rescheduling of tasks whose worker died; this module only adapts the four ways of naming where
-the work runs. Dask, Zarr and xarray are imported when a run starts, not with ``occamlab``.
+which yields an :class:`Executor`: ``run`` tasks (their inputs sent to the workers once) and
+receive each one's outcome as it completes. Dask (``distributed``) does the scheduling, retries
+and the rescheduling of tasks whose worker died; this module only adapts the four ways of naming
+where the work runs. Dask, Zarr and xarray are imported when a run starts, not with ``occamlab``.
 """
 
 from __future__ import annotations
@@ -71,53 +71,77 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+#: rounds of sending the inputs again when a worker took the last copy of them with it
+_INPUT_ROUNDS = 3
+
+
+def _plain(arg: Any) -> bool:
+    return arg is None or isinstance(arg, bool | int | float | str)
+
+
 class Executor:
-    """Runs tasks ``fn(item, *shared)`` and yields an :class:`Outcome` per item as it completes.
+    """Runs tasks ``fn(item, *args)`` and yields an :class:`Outcome` per item as it completes.
 
     With ``client=None`` (in-process, the ``"sync"`` mode) tasks run one after the other here;
     with a ``distributed.Client`` each item is one Dask task, retried ``retries`` times when it
-    raises, and rescheduled by Dask on another worker when its worker dies.
+    raises, and rescheduled by Dask on another worker when its worker dies. Arguments other
+    than plain numbers and strings are sent to every worker once (``scatter``, broadcast).
+    Dask's memory manager may still keep a single copy of such an input, and a worker that dies
+    with it makes Dask cancel the tasks needing it: those are sent again with fresh inputs.
     """
 
     def __init__(self, client: Any = None):
         self.client = client
 
-    def scatter(self, obj: Any) -> Any:
-        """Send ``obj`` to the workers once (to all of them, so losing one loses no input)."""
-        if self.client is None:
-            return obj
-        return self.client.scatter(obj, broadcast=True, hash=False)
-
-    def run(self, fn: Callable, items: Sequence[Any], *shared: Any, retries: int = 1,
+    def run(self, fn: Callable, items: Sequence[Any], *args: Any, retries: int = 1,
             name: str = "task", progress: bool = True,
             description: str = "tasks") -> Iterator[Outcome]:
-        if self.client is None:
-            yield from track(self._run_here(fn, items, shared, retries), description=description,
-                             total=len(items), enabled=progress and len(items) > 0)
-            return
+        work = (self._run_here(fn, items, args, retries) if self.client is None
+                else self._run_dask(fn, items, args, retries, name))
+        yield from track(work, description=description, total=len(items),
+                         enabled=progress and len(items) > 0)
+
+    def _run_dask(self, fn, items, args, retries, name) -> Iterator[Outcome]:
+        from concurrent.futures import CancelledError
+
         from distributed import as_completed
 
-        token = uuid.uuid4().hex[:8]
-        futures = {}
-        for k, item in enumerate(items):
-            f = self.client.submit(fn, item, *shared, key=f"{name}-{k}-{token}", pure=False,
-                                   retries=retries)
-            futures[f.key] = (f, item)
-        try:
-            done = as_completed([f for f, _ in futures.values()])
-            for f in track(done, description=description, total=len(items),
-                           enabled=progress and len(items) > 0):
-                _, item = futures.pop(f.key)
-                if f.status == "finished":
-                    yield Outcome(item, value=f.result())
-                elif f.status == "error":
-                    yield Outcome(item, error=_message(f.exception()))
-                else:  # cancelled, e.g. by the scheduler losing the task's inputs
-                    yield Outcome(item, error=f"the Dask task was {f.status}")
-                f.release()
-        finally:  # interrupted (Ctrl-C, or the caller stopped): drop what has not started
-            if futures:
-                self.client.cancel([f for f, _ in futures.values()])
+        todo = list(items)
+        for _ in range(_INPUT_ROUNDS):
+            sent = [a if _plain(a) else self.client.scatter(a, broadcast=True, hash=False)
+                    for a in args]
+            token = uuid.uuid4().hex[:8]
+            futures = {}
+            for k, item in enumerate(todo):
+                f = self.client.submit(fn, item, *sent, key=f"{name}-{k}-{token}", pure=False,
+                                       retries=retries)
+                futures[f.key] = (f, item)
+            lost = []
+            try:
+                for f in as_completed([f for f, _ in futures.values()]):
+                    _, item = futures.pop(f.key)
+                    # result() also waits when a finished task's result was lost with its
+                    # worker (Dask computes it again): the status read first may be stale
+                    try:
+                        value = f.result()
+                    except CancelledError:  # its inputs were lost with a worker
+                        lost.append(item)
+                        continue
+                    except Exception as e:  # the task's own exception
+                        yield Outcome(item, error=_message(e))
+                    else:
+                        yield Outcome(item, value=value)
+                    finally:
+                        f.release()
+            finally:  # interrupted (Ctrl-C, or the caller stopped): drop what has not started
+                if futures:
+                    self.client.cancel([f for f, _ in futures.values()])
+            if not lost:
+                return
+            todo = lost
+        for item in todo:
+            yield Outcome(item, error=f"its inputs were lost with their workers {_INPUT_ROUNDS} "
+                                      "times (Dask cancelled the task)")
 
     @staticmethod
     def _run_here(fn, items, shared, retries) -> Iterator[Outcome]:

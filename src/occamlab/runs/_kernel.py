@@ -168,9 +168,8 @@ def kernel(arch: K.Layer, x1: Any, x2: Any = None, *, store: str | Path = "runs/
     errors = []
     if todo:
         with executor(client, progress=progress) as ex:
-            shared = (ex.scatter(arch), ex.scatter(a), None if b is None else ex.scatter(b))
             where = str(Path(store).resolve())  # workers may run elsewhere
-            for out in ex.run(_tile_task, todo, *shared, where, tile, ntk, device, batch_size,
+            for out in ex.run(_tile_task, todo, arch, a, b, where, tile, ntk, device, batch_size,
                               retries=retries, name="occamlab-kernel-tile", progress=progress,
                               description="kernel tiles"):
                 if out.error is not None:

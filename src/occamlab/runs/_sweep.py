@@ -96,8 +96,7 @@ def _run_cells(cells: CellStore, items: list, task: Callable, shared: tuple, *, 
     ok = bad = 0
     if pending:
         with executor(client, progress=progress) as ex:
-            sent = tuple(ex.scatter(s) for s in shared)
-            for out in ex.run(task, pending, *sent, retries=retries, name=f"occamlab-{what}",
+            for out in ex.run(task, pending, *shared, retries=retries, name=f"occamlab-{what}",
                               progress=progress, description=f"{what} cells"):
                 index = out.item[0]
                 if out.error is None:
