@@ -416,7 +416,7 @@ def gradient_descent_mse(ntk_train_train: Any, y_train: Any, learning_rate: floa
         res = []
         if f0 is not None:
             f = f0 - _mat(eig.vecs, eig.growth(times, y.numel()), resid)
-            f[torch.isinf(times)] = y  # the limit exactly, as neural-tangents returns it
+            f[torch.isinf(times).to(f.device)] = y  # the limit exactly, as neural-tangents has it
             res.append(f)
         if fx_test_0 is not None:
             kt = as_kernel(k_td, "ntk_test_train", (None, n), device=k.device)
