@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from occamlab._check import check_bool, check_real, value_error
-from occamlab._torch import as_tensor
+from occamlab._torch import as_tensor, num_threads
 from occamlab.kernels._core import Layer
 
 __all__ = ["Gaussian", "gradient_descent_mse", "gradient_descent_mse_ensemble", "gp_inference",
@@ -138,6 +138,20 @@ def _attr(k: Any, g: str, name: str) -> Any:
 # --------------------------------------------------------------------------- eigenbasis
 
 
+def _eigh(k: torch.Tensor, values_only: bool = False):
+    """``torch.linalg.eigh`` (or ``eigvalsh``), on CPU with one thread.
+
+    The tridiagonal reduction is a chain of matrix-vector products with a barrier per column;
+    on the shared 2-core machine a 2,000 × 2,000 eigh took 34 s with 2 threads and 2.2 s with 1
+    (benchmarks/RESULTS.md), so the CPU path does not split it over threads.
+    """
+    fn = torch.linalg.eigvalsh if values_only else torch.linalg.eigh
+    if k.device.type != "cpu":
+        return fn(k)
+    with num_threads(1):
+        return fn(k)
+
+
 class _Eigen:
     """Eigendecomposition of a train–train kernel K + reg·I with eigenvalues clipped at 0.
 
@@ -159,7 +173,7 @@ class _Eigen:
                              "kernel between one set of inputs must be")
         reg = diag_reg if absolute else diag_reg * float(torch.trace(k)) / n
         k = k + reg * torch.eye(n, dtype=k.dtype, device=k.device) if reg else k
-        raw, self.vecs = torch.linalg.eigh(k)
+        raw, self.vecs = _eigh(k)
         top = float(raw.abs().max()) or 1.0
         if float(raw[0]) < -tol * top:
             raise ValueError(f"{name} is not positive semi-definite: smallest eigenvalue "
@@ -402,7 +416,7 @@ def gradient_descent_mse(ntk_train_train: Any, y_train: Any, learning_rate: floa
         res = []
         if f0 is not None:
             f = f0 - _mat(eig.vecs, eig.growth(times, y.numel()), resid)
-            f[torch.isinf(times)] = y  # the limit exactly, as neural-tangents returns it
+            f[torch.isinf(times).to(f.device)] = y  # the limit exactly, as neural-tangents has it
             res.append(f)
         if fx_test_0 is not None:
             kt = as_kernel(k_td, "ntk_test_train", (None, n), device=k.device)
@@ -500,5 +514,5 @@ def max_learning_rate(ntk_train_train: Any, y_train_size: int | None = None,
     n_y = k.shape[0] if y_train_size is None else y_train_size
     if isinstance(n_y, bool) or not isinstance(n_y, int | np.integer) or n_y < 1:
         raise value_error("y_train_size", "a positive integer or None", y_train_size)
-    top = float(torch.linalg.eigvalsh(k)[-1])
+    top = float(_eigh(k, values_only=True)[-1])
     return 2.0 * (1.0 + beta) * int(n_y) / (top + eps)
