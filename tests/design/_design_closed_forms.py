@@ -1,7 +1,8 @@
 """Independent closed forms used as references by the design tests (not library code).
 
 Deep fully connected NTKs by the arc-cosine (ReLU, Cho & Saul 2009) and arcsine (erf,
-Williams 1997) recursions of REFERENCES §1, NTK parameterization, inputs of norm √d.
+Williams 1997) recursions (Lee et al. 2019, arXiv 1902.06720), NTK parameterization,
+inputs of norm √d.
 """
 
 from __future__ import annotations

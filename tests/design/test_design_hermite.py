@@ -58,7 +58,8 @@ def test_erf_shallow_kernel_matches_arcsine_closed_form():
         # erf is entire, so quadrature is exact to rounding; the series tail at |c| = 1 after
         # degree 80 is ~ (2/3)^80 ≈ 1e-14.
         torch.testing.assert_close(k, ref, rtol=0, atol=1e-10)
-    # REFERENCES §1: identical unit inputs, NTK = (2/π)asin(2/3) + 4/(π√5).
+    # Dense → Erf → Dense (Williams 1997; Lee et al. 2019): identical unit inputs,
+    # NTK = (2/π)asin(2/3) + 4/(π√5).
     ntk1 = float(design.shallow_kernel(a)(torch.tensor(1.0, dtype=torch.float64)))
     assert ntk1 == pytest.approx(2 / math.pi * math.asin(2 / 3) + 4 / (math.pi * math.sqrt(5)),
                                  abs=1e-10)

@@ -13,7 +13,8 @@ from occamlab.eigenlearning._sums import SpectrumSums
 
 
 def test_flat_spectrum_closed_form():
-    # M equal eigenvalues: L = n/M and E = 1 − n/M exactly (REFERENCES §2), to rounding.
+    # M equal eigenvalues: L = n/M and E = 1 − n/M exactly (Simon et al. 2023,
+    # arXiv 2110.03922), to rounding.
     M = 500
     lam = torch.full((M,), 1.0 / M, dtype=torch.float64)
     power = torch.full((M,), 1.0 / M, dtype=torch.float64)
@@ -79,7 +80,7 @@ def test_million_modes_kappa_residual():
 
 
 def test_decomposition_and_train_error():
-    # test = bias + variance + noise; train = (δ/(nκ))²·test (REFERENCES §2), exact algebra.
+    # test = bias + variance + noise; train = (δ/(nκ))²·test (Simon et al. 2023), exact algebra.
     lam = torch.arange(1, 101, dtype=torch.float64) ** -1.0
     p = el.predict(lam, [10, 50], target_power=lam / lam.sum(), ridge=0.1, noise_var=0.2)
     torch.testing.assert_close(p.bias + p.variance + 0.2, p.test_mse, rtol=1e-12, atol=0)
@@ -100,7 +101,7 @@ def test_learnability_of_a_target():
 
 
 def test_tail_trace_as_ridge_fixes_truncation():
-    # REFERENCES §2: truncating a sphere spectrum without adding the missing trace to the ridge
+    # Simon et al. 2023: truncating a sphere spectrum without adding the missing trace to the ridge
     # shifts predictions by 10–20%. Reference: the same kernel to degree 40 (tail < 1e-12).
     # Cut at degree 5 (378 modes), n = 100: with the tail as ridge we measured +0.01%, without
     # it −12%; tolerances 1% and > 5% separate the two cleanly.

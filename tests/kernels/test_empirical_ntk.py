@@ -1,5 +1,5 @@
 """Empirical NTK: closed forms, a hand-derived one-hidden-layer formula, the infinite-width
-reference values of REFERENCES §1, and agreement between the three methods."""
+arc-cosine reference values (Cho & Saul 2009), and agreement between the three methods."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def _ntk_relu_net(width: int, seed: int, d: int = 2) -> nn.Module:
 
 
 def test_wide_network_reaches_the_published_infinite_width_ntk():
-    # REFERENCES §1: one hidden ReLU layer, w_std = √2, b_std = 0, readout w_std = 1, |x|² = d:
+    # Cho & Saul 2009: one hidden ReLU layer, w_std = √2, b_std = 0, readout w_std = 1, |x|² = d:
     # NTK at cosines −1, −0.5, 0, 0.5, 1 is 0, −0.057669, 0.318310, 0.942331, 2.
     c = torch.tensor([-1, -0.5, 0, 0.5, 1], dtype=torch.float64)
     x = math.sqrt(2) * torch.stack([torch.cos(torch.arccos(c)), torch.sin(torch.arccos(c))], 1)
@@ -119,7 +119,7 @@ def test_wide_network_reaches_the_published_infinite_width_ntk():
 
 
 def test_wide_network_nngp_reaches_the_arccos_kernel():
-    # REFERENCES §1: Dense → ReLU on unit-variance preactivations gives
+    # Cho & Saul 2009: Dense → ReLU on unit-variance preactivations gives
     # T = (sin θ + (π−θ)cos θ)/(2π):
     # 0.5 for identical inputs, 1/(2π) for orthogonal ones. Features are relu(Wx/√d), W ~ N(0, 1).
     width, d = 2**16, 3

@@ -1,4 +1,7 @@
-"""Infinite-width kernels against closed forms and independent computations (REFERENCES §1)."""
+"""Infinite-width kernels against closed forms and independent computations.
+
+Arc-cosine kernels (Cho & Saul 2009) and the layer recursion of Lee et al. 2019 (arXiv 1902.06720).
+"""
 
 import math
 
@@ -34,7 +37,7 @@ def test_published_relu_ntk_values():
     c = np.array([-1, -0.5, 0, 0.5, 1.0])
     x, y = unit_pairs(c)
     got = torch.diagonal(arch.kernel(x, y).ntk).numpy()
-    # REFERENCES §1 quotes these to 6 decimals: half a unit in the last place.
+    # The reference values are quoted to 6 decimals: half a unit in the last place.
     np.testing.assert_allclose(got, [0, -0.057669, 0.318310, 0.942331, 2], atol=5e-7)
     np.testing.assert_allclose(got, relu_ntk_one_hidden(c), rtol=0, atol=TIGHT)
     # the same numbers through cosine_kernel, including the endpoints c = ±1
@@ -61,7 +64,7 @@ def test_unit_input_reference_values():
 
 
 def numpy_mlp(x1, x2, depth, w, b, act):
-    """Independent NumPy recursion Σ/Θ for a deep MLP (REFERENCES §1 equations)."""
+    """Independent NumPy recursion Σ/Θ for a deep MLP (Lee et al. 2019, arXiv 1902.06720)."""
     d = x1.shape[1]
     s, q1, q2 = x1 @ x2.T / d, (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d
     s, q1, q2 = w * w * s + b * b, w * w * q1 + b * b, w * w * q2 + b * b

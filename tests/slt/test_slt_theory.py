@@ -19,7 +19,7 @@ def test_normal_crossing_minimum_over_coordinates():
 
 
 def test_deep_linear_published_example():
-    # REFERENCES §4 / Aoyagi 2024: widths [5, 5, 5, 5], r = 2 → λ = 11, exact.
+    # Aoyagi 2024 (arXiv 2501.12747), Theorem 1: widths [5, 5, 5, 5], r = 2 → λ = 11, exact.
     assert theory.deep_linear([5, 5, 5, 5], 2) == 11.0
 
 
