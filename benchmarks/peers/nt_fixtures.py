@@ -115,11 +115,13 @@ def channels_last(x):
     return x if x.ndim == 2 else np.moveaxis(x, 1, -1)
 
 
-def main(out: str) -> None:
-    rng = np.random.default_rng(20240601)
-    data = {"specs": np.array(json.dumps([s for s, _ in CASES]))}
-    for i, (spec, shape) in enumerate(CASES):
-        kernel_fn = build(spec, len(shape) - 1)
+def write_fixtures(cases, kernel_fn_of, seed: int, out: str) -> None:
+    """For each (spec, shape) case: inputs x1, x2 and NT's NNGP/NTK of (x1, x1) and (x1, x2),
+    with ``kernel_fn_of(spec, n_spatial)`` giving the case's kernel_fn; saved to ``out``."""
+    rng = np.random.default_rng(seed)
+    data = {"specs": np.array(json.dumps([s for s, _ in cases]))}
+    for i, (spec, shape) in enumerate(cases):
+        kernel_fn = kernel_fn_of(spec, len(shape) - 1)
         x1, x2 = inputs(shape, rng)
         a, b = channels_last(x1), channels_last(x2)
         k11 = kernel_fn(a, None, ("nngp", "ntk"))
@@ -128,7 +130,11 @@ def main(out: str) -> None:
         data[f"nngp11_{i}"], data[f"ntk11_{i}"] = np.asarray(k11.nngp), np.asarray(k11.ntk)
         data[f"nngp12_{i}"], data[f"ntk12_{i}"] = np.asarray(k12.nngp), np.asarray(k12.ntk)
     np.savez_compressed(out, **data)
-    print(json.dumps({"cases": len(CASES), "out": out}))
+    print(json.dumps({"cases": len(cases), "out": out}))
+
+
+def main(out: str) -> None:
+    write_fixtures(CASES, build, 20240601, out)
 
 
 if __name__ == "__main__":

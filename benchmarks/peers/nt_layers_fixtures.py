@@ -15,16 +15,14 @@ to the window (occamlab's, PyTorch's convention); ``layernorm`` → ``LayerNorm(
 
 from __future__ import annotations
 
-import json
 import sys
 
 import jax
-import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
 from neural_tangents import stax  # noqa: E402
-from nt_fixtures import channels_last, inputs  # noqa: E402
+from nt_fixtures import write_fixtures  # noqa: E402
 
 CASES = [
     # residual MLPs at several depths and w_std/b_std
@@ -168,20 +166,7 @@ def build(spec: str, n: int):
 
 
 def main(out: str) -> None:
-    rng = np.random.default_rng(20261201)
-    data = {"specs": np.array(json.dumps([s for s, _ in CASES]))}
-    for i, (spec, shape) in enumerate(CASES):
-        kernel_fn = build(spec, len(shape) - 1)[2]
-        x1, x2 = inputs(shape, rng)
-        a, b = channels_last(x1), channels_last(x2)
-        k11 = kernel_fn(a, None, ("nngp", "ntk"))
-        k12 = kernel_fn(a, b, ("nngp", "ntk"))
-        data[f"x1_{i}"], data[f"x2_{i}"] = x1, x2
-        data[f"nngp11_{i}"], data[f"ntk11_{i}"] = np.asarray(k11.nngp), np.asarray(k11.ntk)
-        data[f"nngp12_{i}"], data[f"ntk12_{i}"] = np.asarray(k12.nngp), np.asarray(k12.ntk)
-    np.savez_compressed(out, **data)
-    print(json.dumps({"cases": len(CASES), "out": out}))
-
+    write_fixtures(CASES, lambda spec, n: build(spec, n)[2], 20261201, out)
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "nt_layers_reference.npz")
