@@ -11,10 +11,13 @@ import json
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "peers"))
+
+from _common import best_of as best_of  # noqa: E402  (one timing loop on both sides)
+
 ENVS = HERE / "envs"
 
 
@@ -38,16 +41,6 @@ def run_peer(peer: str, script: str | Path, *args: str, timeout: float = 3600) -
     out = subprocess.run([str(py), str(script), *map(str, args)], check=True,
                          capture_output=True, text=True, timeout=timeout)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    """The fastest of ``repeats`` wall times of ``fn()``, in seconds."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def machine() -> str:

@@ -5,6 +5,16 @@ from __future__ import annotations
 import time
 
 
+def best_of(fn, repeats: int = 3) -> float:
+    """The fastest of ``repeats`` wall times of ``fn()``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def time_kernel_fn(kernel_fn, x, repeats: int) -> tuple[float, float, object]:
     """First (compiling) call time, best steady-state time of ``repeats`` calls, and the kernels
     of a jitted neural-tangents ``kernel_fn`` on ``x`` with ``x2 = None``."""

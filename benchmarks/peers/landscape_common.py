@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import torch
+from _common import best_of as best_of  # one timing loop on both sides
 from torch import nn
 
 
@@ -24,15 +25,6 @@ def handwritten_hvp(model, loss_fn, x, y, v):
     g = torch.autograd.grad(loss_fn(model(x), y), params, create_graph=True)
     vs = [t.view_as(p) for t, p in zip(torch.split(v, [p.numel() for p in params]), params)]
     return torch.cat([h.reshape(-1) for h in torch.autograd.grad(g, params, vs)])
-
-
-def best(fn, repeats: int = 10) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def once(fn):

@@ -4,19 +4,19 @@ import json
 import sys
 
 import torch
-from landscape_common import best, handwritten_hvp, load_fixture, once
+from landscape_common import best_of, handwritten_hvp, load_fixture, once
 from pyhessian import hessian
 from pyhessian.utils import hessian_vector_product
 from torch import nn
 
 model, x, y, v = load_fixture(sys.argv[1])
 ce = nn.CrossEntropyLoss()
-out = {"hvp_handwritten": best(lambda: handwritten_hvp(model, ce, x, y, v))}
+out = {"hvp_handwritten": best_of(lambda: handwritten_hvp(model, ce, x, y, v), 10)}
 torch.manual_seed(0)
 t_init, hc = once(lambda: hessian(model, ce, data=(x, y), cuda=False))
 vs = [t.view_as(p) for t, p in zip(torch.split(v, [p.numel() for p in hc.params]), hc.params)]
 out["init_time"] = t_init  # forward + backward(create_graph) once; products reuse that graph
-out["hvp"] = best(lambda: hessian_vector_product(hc.gradsH, hc.params, vs))
+out["hvp"] = best_of(lambda: hessian_vector_product(hc.gradsH, hc.params, vs), 10)
 t, (vals, _) = once(lambda: hc.eigenvalues(maxIter=100, tol=1e-3, top_n=5))
 out.update(eig_time=t + t_init, eig_values=vals)
 t, tr = once(lambda: hc.trace(maxIter=30, tol=float("-inf")))
