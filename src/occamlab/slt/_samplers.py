@@ -30,6 +30,7 @@ from torch.func import vmap
 
 from occamlab._progress import track
 from occamlab._torch import call, num_threads, unflatten
+from occamlab.slt._stacked import Stack
 from occamlab.slt._steps import STEPS
 
 __all__ = ["SAMPLERS", "ChainRun", "ChainState", "chain_generators", "make_loss", "run_chains"]
@@ -44,6 +45,8 @@ class _ModelLoss:
     per-parameter views of its chain buffer, so the backward pass has no slicing of a flat
     vector to undo. Weights that the model ties (one tensor under two names) are passed under
     every name. Parameters not in ``like`` (frozen ones) keep the model's own values.
+    ``stack`` is the model's :class:`~occamlab.slt._stacked.Stack` when it is a Sequential of
+    Linear layers and pointwise activations (the sampler's fast path), else None.
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]):
@@ -55,6 +58,7 @@ class _ModelLoss:
                         if k not in like and id(p) in name_of]
         self.complete = len(like) + len(self.aliases) == len(
             list(model.named_parameters(remove_duplicate=False)))
+        self.stack = Stack.of(model, loss_fn, like)
 
     def split(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of ``w`` (..., P) shaped as the parameters (leading dimensions kept)."""
@@ -217,17 +221,25 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     if not state.extra and state.steps == 0:
         state.extra = rule.init(w, eps, lambda: torch.stack(
             [torch.randn(n_params, generator=g, device=dev, dtype=dt) for g in gens]))
-    # The autograd leaves are views of w (C, P): one per parameter for a model (the backward
-    # then writes each parameter's gradient directly), or w itself for a loss of a flat vector.
+    # A stack of Linear layers and activations takes its gradients by batched products
+    # (occamlab.slt._stacked): views of w and of grad (C, P) per parameter, no autograd leaves.
+    stack = getattr(loss, "stack", None) if x.ndim == 2 and x.is_floating_point() else None
+    if stack is not None:
+        stack = stack.for_targets(y, tuple(y.shape[1 if groups is None else 2:]))
+    # Otherwise the autograd leaves are views of w (C, P): one per parameter for a model (the
+    # backward then writes each parameter's gradient directly), or w itself for a flat loss.
     if isinstance(loss, _ModelLoss):
-        leaves = {k: v.requires_grad_(True) for k, v in loss.split(w).items()}
         fn, split = loss.of_params, loss.split
+        leaves = loss.split(w)
+        if stack is None:
+            leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
     else:
         leaves = {"w": w.view(chains, -1).requires_grad_(True)}
         fn, split = (lambda p, xb, yb: loss(p["w"], xb, yb)), (lambda v: {"w": v})
     at_star = split(centers)
     leaf_list = list(leaves.values())
-    grad = torch.empty_like(w)
+    grad = torch.zeros_like(w)  # parameters that no layer uses keep a zero gradient
+    grads = None if stack is None else split(grad)
     y_dim = None if groups is None else 0
     y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
     chain_loss = vmap(fn, in_dims=(0, None, y_dim) if full else (0, 0, 0))
@@ -257,10 +269,14 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 
     def step(t: int, xb: Any, yb: Any, xi: torch.Tensor) -> None:
         nonlocal alive
-        val = chain_loss(leaves, xb, yb)
-        grads = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
-        torch.cat([(torch.zeros_like(v) if g is None else g).reshape(chains, -1)  # None: unused
-                   for g, v in zip(grads, leaf_list, strict=True)], dim=1, out=grad)
+        if stack is not None:
+            val = stack.loss_and_grad(leaves, xb, yb, grads,
+                                      y_batched=not full or groups is not None)
+        else:
+            val = chain_loss(leaves, xb, yb)
+            gs = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
+            torch.cat([(torch.zeros_like(v) if g is None else g).reshape(chains, -1)  # unused
+                       for g, v in zip(gs, leaf_list, strict=True)], dim=1, out=grad)
         with torch.no_grad():
             val = val.detach()
             losses[:, t] = val if alive is None else torch.where(alive[:, 0], val, torch.nan)
@@ -295,7 +311,13 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                 xs = x[idx]
                 ys = y[idx] if groups is None else y[groups.reshape(-1, 1, 1), idx]
                 with torch.no_grad():
-                    if shared and groups is None:
+                    if stack is not None:  # all rows of the block in one batched forward
+                        out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1),
+                                            stacked=not shared)
+                        refs[:, t0:t0 + pending] = stack.group_losses(
+                            out.reshape(chains * pending, rows, *out.shape[2:]),
+                            ys.flatten(0, 1))[0].reshape(chains, pending)
+                    elif shared and groups is None:
                         refs[:, t0:t0 + pending] = ref_loss(
                             at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(chains, pending)
                     else:
@@ -318,8 +340,9 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                 alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
                 for j in range(pending):
                     step(t0 + j, *((x, y_full) if full else (xs[:, j], ys[:, j])), noise[:, j])
-    for v in leaf_list:
-        v.requires_grad_(False)
+    if stack is None:
+        for v in leaf_list:
+            v.requires_grad_(False)
     state.steps += steps
     positions = torch.stack(kept, dim=1) if kept else None
     return ChainRun(losses=losses, ref_losses=refs, final=w.detach().clone(), state=state,
