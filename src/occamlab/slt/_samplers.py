@@ -312,8 +312,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                 ys = y[idx] if groups is None else y[groups.reshape(-1, 1, 1), idx]
                 with torch.no_grad():
                     if stack is not None:  # all rows of the block in one batched forward
-                        out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1),
-                                            stacked=not shared)
+                        out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1))
                         refs[:, t0:t0 + pending] = stack.group_losses(
                             out.reshape(chains * pending, rows, *out.shape[2:]),
                             ys.flatten(0, 1))[0].reshape(chains, pending)

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.func import vmap
 
+from occamlab.tasks import gaussian_nll
+
 __all__ = ["Stack"]
 
 # Pointwise activations with their derivative written in terms of what the forward kept.
@@ -95,10 +97,10 @@ class Stack:
     def _get(params: dict, name: str | None, const: torch.Tensor | None) -> torch.Tensor | None:
         return const if name is None else params[name]
 
-    def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor, *, stacked: bool,
+    def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor, *,
                 tape: list | None = None) -> torch.Tensor:
-        """Outputs (C, B, out) for stacked parameters (``x`` (B, in) or (C, B, in)), else the
-        model's outputs on ``x`` (..., in). ``tape`` collects what :meth:`backward` needs."""
+        """The outputs on ``x`` (..., in): (C, ..., out) when parameters are stacked (``x`` then
+        (B, in), shared, or (C, B, in)). ``tape`` collects what :meth:`backward` needs."""
         h = x
         for layer in self.layers:
             kind = layer[0]
@@ -107,14 +109,9 @@ class Stack:
                 b = self._get(params, layer[3], layer[4])
                 if tape is not None:
                     tape.append(h)
-                if stacked and w.ndim == 3:
-                    h = torch.matmul(h, w.mT)
-                    if b is not None:
-                        h = h + (b.unsqueeze(-2) if b.ndim == 2 else b)
-                else:
-                    h = torch.nn.functional.linear(h, w, b if b is None or b.ndim == 1 else None)
-                    if b is not None and b.ndim == 2:
-                        h = h + b.unsqueeze(-2)
+                h = torch.matmul(h, w.mT) if w.ndim == 3 else torch.nn.functional.linear(h, w)
+                if b is not None:
+                    h = h + (b.unsqueeze(-2) if b.ndim == 2 else b)
             elif kind == "relu":
                 h = torch.relu(h)
             elif kind == "leaky":
@@ -193,7 +190,7 @@ class Stack:
         """Each chain's loss (C,) on its rows, its gradient written into ``grads``."""
         tape: list = []
         with torch.no_grad():
-            out = self.forward(params, x, stacked=True, tape=tape)
+            out = self.forward(params, x, tape=tape)
             vals, delta = self.group_losses(out, y, y_batched, grad=True)
             self.backward(params, tape, delta, grads)
         return vals
@@ -219,15 +216,34 @@ def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool):
     return vals, delta.div_(out.shape[1])
 
 
+def _squared_error(scale: float) -> Callable:
+    # gaussian_nll(σ): scale·mean over rows of ‖out − y‖², scale = 1/(2σ²).
+    def form(out: torch.Tensor, y: torch.Tensor, grad: bool):
+        diff = out - y
+        vals = diff.square().sum(dim=-1).mean(dim=1).mul_(scale)
+        return vals, (diff.mul_(2 * scale / out.shape[1]) if grad else None)
+
+    return form
+
+
+# The code of occamlab.tasks.gaussian_nll's loss, by which its losses are recognized.
+_GAUSSIAN_NLL = gaussian_nll(1.0).__code__
+
+
 def _closed_form(loss_fn: Callable, y: torch.Tensor, row_shape: tuple[int, ...], width: int
                  ) -> Callable | None:
-    """The loss and its gradient in closed form for ``MSELoss()`` with targets shaped as the
-    outputs (width ``width``) and ``CrossEntropyLoss()`` on class indices that it does not
+    """The loss and its gradient in closed form for ``MSELoss()`` and
+    :func:`occamlab.tasks.gaussian_nll` with targets shaped as the outputs (width ``width``), and
+    ``CrossEntropyLoss()`` on class indices that it does not
     ignore (no class weights, no label smoothing); else None (the loss goes through autograd).
     """
     if (_plain(loss_fn, nn.MSELoss) and loss_fn.reduction == "mean" and y.is_floating_point()
             and tuple(row_shape) == (width,)):
         return _mse
+    if getattr(loss_fn, "__code__", None) is _GAUSSIAN_NLL and y.is_floating_point() and (
+            tuple(row_shape) == (width,)):
+        one = torch.ones(1, 1, dtype=y.dtype, device=y.device)
+        return _squared_error(float(loss_fn(one, torch.zeros_like(one))))  # its 1/(2σ²)
     if (_plain(loss_fn, nn.CrossEntropyLoss) and loss_fn.reduction == "mean"
             and loss_fn.weight is None and loss_fn.label_smoothing == 0 and row_shape == ()
             and not y.is_floating_point() and not y.is_complex() and y.numel()
