@@ -6,6 +6,7 @@ exactly (Aoyagi 2024), each with its SGLD traces and diagnostics.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -41,6 +42,11 @@ def section(sec: Section, study: Study) -> None:
     import matplotlib.pyplot as plt
 
     quick = study.quick
+    start = time.perf_counter()
+
+    def log(what: str) -> None:
+        study.log(f"  {what} ({time.perf_counter() - start:.0f} s into the section)")
+
     # Full mode: the library's defaults (the run stops at its diagnostics' targets), capped so
     # the section keeps its time budget; a capped run says so in its diagnostics.
     kw = dict(draws=40, thin=5) if quick else dict(max_steps=12_000)
@@ -51,7 +57,9 @@ def section(sec: Section, study: Study) -> None:
     mlp = nn.Sequential(nn.Linear(x.shape[1], hidden, dtype=x.dtype), nn.ReLU(),
                         nn.Linear(hidden, study.data.n_classes, dtype=x.dtype))
     ce = nn.CrossEntropyLoss()
+    log(f"training the MLP ({rows} signals)")
     _train(mlp, ce, x, y, 300 if quick else 3000, 0.01)
+    log("sampling the MLP's LLC")
     with warnings.catch_warnings(record=True) as w_mlp:
         warnings.simplefilter("always", slt.LLCWarning)
         r_mlp = slt.llc(mlp, ce, (x, y), seed=study.seed, progress=False, **kw)
@@ -59,11 +67,15 @@ def section(sec: Section, study: Study) -> None:
     widths, rank = (5, 5, 5, 5), 2
     teacher = deep_linear_teacher(2000 if quick else 10_000, widths, rank, seed=study.seed)
     dln = deep_linear_network(widths, seed=study.seed)
+    log(f"MLP: {r_mlp.traces.shape[1]} sampler steps, stop: {r_mlp.stop}; training the deep "
+        "linear network")
     _train(dln, teacher.loss(), teacher.x, teacher.y, 600 if quick else 3000, 0.01)
+    log("sampling the deep linear network's LLC")
     with warnings.catch_warnings(record=True) as w_dln:
         warnings.simplefilter("always", slt.LLCWarning)
         r_dln = slt.llc(dln, teacher.loss(), teacher.data, seed=study.seed, progress=False,
                         **kw)
+    log(f"deep linear network: {r_dln.traces.shape[1]} sampler steps, stop: {r_dln.stop}")
     lam = slt.theory.deep_linear(list(widths), rank)
 
     sec.text("The local learning coefficient λ (Lau et al. 2023, arXiv 2308.12108) is the "

@@ -188,14 +188,15 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
 # Steps per block. Minibatch indices and noise are drawn for a block of steps at once, the
 # reference losses L_B(w*) of the whole block come from one batched no-grad forward, and
 # divergence is checked once per block. A block holds at most _BLOCK_ELEMS noise or input
-# entries and _BLOCK_ROWS rows.
-_MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 21, 1 << 14
+# entries and _BLOCK_ROWS rows per chain. The length does not depend on the number of chains:
+# a chain's random stream (a block's indices, then its noise) is then the same whatever else
+# runs beside it.
+_MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 19, 1 << 12
 
 
-def _block_len(chains: int, n_params: int, rows: int, row_elems: int, steps: int) -> int:
-    per_step = max(chains * n_params, chains * rows * row_elems, 1)
-    k = min(_MAX_BLOCK, _BLOCK_ELEMS // per_step, _BLOCK_ROWS // max(chains * rows, 1), steps)
-    return max(k, 1)
+def _block_len(n_params: int, rows: int, row_elems: int, steps: int) -> int:
+    per_step = max(n_params, rows * row_elems, 1)
+    return max(min(_MAX_BLOCK, _BLOCK_ELEMS // per_step, _BLOCK_ROWS // max(rows, 1), steps), 1)
 
 
 def _clone_extra(extra: dict) -> dict:
@@ -242,6 +243,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     grads = None if stack is None else split(grad)
     y_dim = None if groups is None else 0
     y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
+    if groups is not None and not full:  # the rows of every target set, one after another
+        y_rows, y_offset = y.flatten(0, 1), (groups * n).reshape(-1, 1, 1)
     chain_loss = vmap(fn, in_dims=(0, None, y_dim) if full else (0, 0, 0))
     if shared and groups is None:  # w* shared: one plain forward of all rows of a block
         ref_loss = vmap(fn, in_dims=(None, 0, 0))
@@ -256,8 +259,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             else:
                 refs[:] = vmap(fn, in_dims=(None if shared else 0, None, y_dim))(
                     at_star, x, y_full).reshape(chains, 1)
-    row_elems = (x[0].numel() + y[0].numel()) if not full else 0
-    block = _block_len(chains, n_params, rows, row_elems, steps)
+    row_elems = (x[0].numel() + y[0].numel() // (1 if groups is None else n)) if not full else 0
+    block = _block_len(n_params, rows, row_elems, steps)
     noise_buf = torch.empty(chains, block, n_params, device=dev, dtype=dt)
     idx_buf = None if full else torch.empty(chains, block, rows, dtype=torch.long, device=dev)
     kept = [] if record_every else None
@@ -308,8 +311,11 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             noise = noise_buf[:, :pending]
             if not full:
                 idx = idx_buf[:, :pending]
-                xs = x[idx]
-                ys = y[idx] if groups is None else y[groups.reshape(-1, 1, 1), idx]
+                shape = (chains, pending, rows)
+                xs = x.index_select(0, idx.reshape(-1)).view(*shape, *x.shape[1:])
+                ys = (y if groups is None else y_rows).index_select(
+                    0, (idx if groups is None else idx + y_offset).reshape(-1)
+                ).view(*shape, *y.shape[1 if groups is None else 2:])
                 with torch.no_grad():
                     if stack is not None:  # all rows of the block in one batched forward
                         out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1))
