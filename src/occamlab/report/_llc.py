@@ -32,6 +32,27 @@ def _train(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, steps: i
             sched.step()
 
 
+def why_failed(r: slt.LLCResult) -> str:
+    """Why an estimate's diagnostics failed, in numbers from its own draws ("" if none did)."""
+    if not r.warnings:
+        return ""
+    kept = r.kept_steps
+    d = (r.nbeta * (r.traces - r.ref_traces))[:, -kept:].double()
+    ok = [c for c in range(r.chains) if c not in r.divergent]
+    parts = [f"{r.traces.shape[1]} sampler steps per chain ({r.stop}), ESS {r.ess:.0f} "
+             f"(target 400), R̂ {r.rhat:.3f} (target < 1.05)"]
+    if ok and kept >= 4:
+        half = d[ok].reshape(len(ok), 2, kept // 2) if kept % 2 == 0 else \
+            d[ok, 1:].reshape(len(ok), 2, kept // 2)
+        first, second = half.mean(dim=2).mean(dim=0).tolist()
+        spread = d[ok].mean(dim=1)
+        parts.append(f"λ̂ from the first and second half of the kept draws {first:.4g} and "
+                     f"{second:.4g}, per chain {float(spread.min()):.4g} to "
+                     f"{float(spread.max()):.4g}: the chains were still "
+                     + ("relaxing" if abs(second - first) > 2 * r.se else "apart"))
+    return "; ".join(parts)
+
+
 def _row(name: str, params: int, r: slt.LLCResult, theory: str) -> dict:
     return {"model": name, "parameters": params, "λ̂": r.mean, "SE": r.se, "theory": theory,
             "R̂": r.rhat, "ESS": round(r.ess), "below L(w*)": f"{100 * r.frac_below:.0f}%",
@@ -104,6 +125,9 @@ def section(sec: Section, study: Study) -> None:
              f"({err:+.1f}%). MLP: λ̂ = {r_mlp.mean:.4g} ± {r_mlp.se:.2g} {verdict}.")
     for w in [*w_mlp, *w_dln]:
         sec.text(f"Diagnostic: {w.message}", note=True)
+    for name, r in (("MLP", r_mlp), ("deep linear network", r_dln)):
+        if r.warnings:
+            sec.text(f"Why the {name}'s diagnostics failed: {why_failed(r)}.", note=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
     r_mlp.plot(ax1)
     ax1.set_title("MLP on MNIST-1D")

@@ -175,8 +175,8 @@ class Stack:
                     put(layer[3], delta.sum(dim=-2))
                 if i > 0:
                     delta = torch.matmul(delta, w)
-            elif kind == "relu":
-                delta = delta.masked_fill(saved <= 0, 0)
+            elif kind == "relu":  # δ where the output is > 0, else 0
+                delta = torch.ops.aten.threshold_backward(delta, saved, 0)
             elif kind == "leaky":
                 delta = torch.where(saved > 0, delta, delta * layer[1])
             elif kind == "tanh":
@@ -205,14 +205,16 @@ def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool):
 
 
 def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool):
-    # CrossEntropyLoss() on class indices: mean over rows of logsumexp(z) − z_y; its gradient
-    # (softmax(z) − onehot(y)) / B.
+    # CrossEntropyLoss() on class indices: mean over rows of log Σ exp(z) − z_y, with z shifted
+    # by its row maximum; the gradient (softmax(z) − onehot(y)) / B reuses the exponentials.
     y = y.expand(out.shape[:-1]).unsqueeze(-1)
-    lse = torch.logsumexp(out, dim=-1, keepdim=True)
-    vals = (lse - out.gather(-1, y)).mean(dim=(1, 2))
+    z = out - out.amax(dim=-1, keepdim=True)
+    e = z.exp()
+    total = e.sum(dim=-1, keepdim=True)
+    vals = (total.log() - z.gather(-1, y)).mean(dim=(1, 2))
     if not grad:
         return vals, None
-    delta = out.sub(lse).exp_().scatter_add_(-1, y, torch.full_like(lse, -1.0))
+    delta = e.div_(total).scatter_add_(-1, y, torch.full_like(total, -1.0))
     return vals, delta.div_(out.shape[1])
 
 
