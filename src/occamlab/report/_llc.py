@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,6 +31,13 @@ def _train(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, steps: i
             loss_fn(model(x), y).backward()
             opt.step()
             sched.step()
+
+
+def section_log(study: Study) -> Callable[[str], None]:
+    """A progress line for the study's log, with the seconds since this call."""
+    start = time.perf_counter()
+    return lambda what: study.log(f"  {what} ({time.perf_counter() - start:.0f} s into the "
+                                  "section)")
 
 
 def why_failed(r: slt.LLCResult) -> str:
@@ -63,10 +71,7 @@ def section(sec: Section, study: Study) -> None:
     import matplotlib.pyplot as plt
 
     quick = study.quick
-    start = time.perf_counter()
-
-    def log(what: str) -> None:
-        study.log(f"  {what} ({time.perf_counter() - start:.0f} s into the section)")
+    log = section_log(study)
 
     # Full mode: the library's defaults (the run stops at its diagnostics' targets), capped so
     # the section keeps its time budget; a capped run says so in its diagnostics.
