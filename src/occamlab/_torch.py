@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from occamlab._check import check_int
+
 __all__ = [
     "as_tensor",
     "check_finite",
-    "check_positive_int",
     "batch_slices",
     "make_generator",
     "trainable_params",
@@ -98,21 +99,12 @@ def as_tensor(
     return t
 
 
-def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` if it is not an integer ≥ ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
-    return int(value)
-
-
 def batch_slices(n: int, batch_size: int | None) -> Iterator[slice]:
     """Slices covering ``range(n)`` in blocks of ``batch_size`` (one block if ``None``)."""
     if batch_size is None or batch_size >= n:
         yield slice(0, n)
         return
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size", ge=1)
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
 

@@ -32,17 +32,10 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
+from occamlab._check import check_int
 from occamlab._modules import Capture, check_eval_mode, find_submodule
 from occamlab._progress import track
-from occamlab._torch import (
-    as_tensor,
-    batch_slices,
-    call,
-    check_positive_int,
-    jvp,
-    model_device_dtype,
-    trainable_params,
-)
+from occamlab._torch import as_tensor, batch_slices, call, jvp, model_device_dtype, trainable_params
 from occamlab.kernels._empirical_layerwise import (
     Step,
     dense_contract,
@@ -296,7 +289,7 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size", ge=1)
     params = trainable_params(model)
     a, b, home = _prepare_pair(model, x1, x2)
     out = _output_size(model, a)
@@ -391,7 +384,7 @@ def empirical_nngp(model: nn.Module, x1: Any, x2: Any = None, *,
     _check_model(model)
     check_eval_mode(model, "the empirical NNGP")
     if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size", ge=1)
     a, b, home = _prepare_pair(model, x1, x2)
     _output_size(model, a)
     module = _find_layer(model, layer, a[:1])
