@@ -14,6 +14,7 @@ import torch
 from occamlab._check import check_int
 from occamlab._cosine import is_architecture, kernel_matrix
 from occamlab._linalg import check_kernel_matrix, eigh, ridge_solve
+from occamlab._plot import readable_log_axes
 from occamlab._progress import track
 from occamlab._result import Result
 from occamlab._torch import as_tensor, make_generator
@@ -67,7 +68,7 @@ class Measurement(Result):
         ax.set_xlabel("training samples n")
         ax.set_ylabel("MSE")
         ax.legend()
-        return ax
+        return readable_log_axes(ax)
 
 
 def krr_fit(K_train: torch.Tensor, y_train: torch.Tensor, ridge: float) -> torch.Tensor:

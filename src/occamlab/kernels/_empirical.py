@@ -111,20 +111,10 @@ def _output_size(model: nn.Module, x: torch.Tensor, name: str = "x1") -> int:
 
 def _activation_size(model: nn.Module, x: torch.Tensor) -> int:
     """Elements of all intermediate outputs for one sample (what forward mode carries along)."""
-    total = 0
-
-    def hook(m: nn.Module, args: Any, y: Any) -> None:
-        nonlocal total
-        if isinstance(y, torch.Tensor):
-            total += y[0].numel() if y.ndim else 1
-
-    hooks = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
+    with Capture({str(i): m for i, m in enumerate(model.modules())}) as cap, torch.no_grad():
+        model(x[:1])
+    total = sum(y[0].numel() if y.ndim else 1 for outs in cap.outputs.values() for y in outs
+                if isinstance(y, torch.Tensor))
     return max(total, 1)
 
 
