@@ -92,7 +92,8 @@ class Spectrum(Result):
             label: legend label of the curves (to overlay several spectra on the same Axes).
 
         Returns:
-            the matplotlib Figure.
+            the Axes: one, or the pair ``[eigenvalues, cumulative power]`` when two panels are
+            drawn.
         """
         import matplotlib.pyplot as plt
 
@@ -127,4 +128,4 @@ class Spectrum(Result):
             if label is not None:
                 a.legend(fontsize=8)
         fig.tight_layout()
-        return fig
+        return axes[0] if len(axes) == 1 else axes
