@@ -9,7 +9,7 @@ from curvlinops import HessianLinearOperator
 from curvlinops.papyan2020traces.spectrum import lanczos_approximate_spectrum
 from curvlinops.trace.hutchinson import hutchinson_trace
 from curvlinops.trace.meyer2020hutch import hutchpp_trace
-from landscape_common import best_of, handwritten_hvp, load_fixture, once
+from landscape_common import best_of, fastest, handwritten_hvp, load_fixture, once
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
@@ -31,7 +31,14 @@ def matvec(u):
 
 op = LinearOperator(hs.shape, matvec=matvec, dtype=np.float32)
 v0 = np.random.default_rng(0).standard_normal(hs.shape[0]).astype(np.float32)
-t, (vals, _) = once(lambda: eigsh(op, k=5, which="LA", tol=1e-3, v0=v0))
+
+
+def top5():
+    count["n"] = 0
+    return eigsh(op, k=5, which="LA", tol=1e-3, v0=v0)
+
+
+t, (vals, _) = fastest(top5)
 out.update(eig_time=t, eig_values=sorted(vals.tolist(), reverse=True), eig_matvecs=count["n"])
 torch.manual_seed(0)
 out["hutchinson_time"], tr = once(lambda: hutchinson_trace(h, 30))
