@@ -41,10 +41,10 @@ def top5():  # from scratch, as occamlab's side: forward + backward, then the po
 
 t, (vals, _) = fastest(top5)
 out.update(eig_time=t, eig_values=vals, eig_matvecs=count["n"])
-t, tr = once(lambda: hc.trace(maxIter=30, tol=float("-inf")))
+t, tr = fastest(lambda: hc.trace(maxIter=30, tol=float("-inf")))
 out.update(trace_time=t, trace=float(sum(tr) / len(tr)), trace_probes=len(tr))
 try:
-    t, _ = once(lambda: hc.density(iter=80, n_v=1))
+    t, _ = fastest(lambda: hc.density(iter=80, n_v=1))
     out["density_time"] = t
 except Exception as e:  # PyHessian 0.1 calls torch.eig, removed from torch
     out["density_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
