@@ -64,14 +64,16 @@ def lanczos(matvec: Callable[[torch.Tensor], torch.Tensor], q1: torch.Tensor, st
     scale, b = 0.0, 0.0
     for m in range(n):
         q, qs = basis[m], basis[:m + 1]
-        z = matvec(q)
+        z = matvec(q)  # a fresh tensor: updated in place below
         a = float(torch.dot(q, z))
-        z = torch.add(z, q, alpha=-a)  # the three-term recurrence ...
-        if m:
-            z.sub_(basis[m - 1], alpha=b)
+        if m:  # the three-term recurrence z −= α q_m + β q_{m−1}, one pass ...
+            z.addmv_(basis[m - 1:m + 1].T, z.new_tensor([-b, -a]))
+        else:
+            z.sub_(q, alpha=a)
         before = float(z.norm())
-        z.addmv_(qs.T, qs @ z, alpha=-1)  # ... then full reorthogonalization (classical
-        b = float(z.norm())              # Gram–Schmidt, one fused pass over the basis) ...
+        c = qs @ z  # ... then full reorthogonalization: classical Gram–Schmidt, two passes
+        z.addmv_(qs.T, c, alpha=-1)  # over the preallocated basis (c is rounding-sized) ...
+        b = max(before ** 2 - float(c @ c), 0.0) ** 0.5  # ‖z‖ by Pythagoras
         if b < 0.7071 * before:  # ... repeated if it cancelled (DGKS test)
             z.addmv_(qs.T, qs @ z, alpha=-1)
             b = float(z.norm())
