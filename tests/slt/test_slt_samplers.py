@@ -8,7 +8,7 @@ from _slt_helpers import fit_least_squares
 from torch import nn
 
 from occamlab._torch import flatten, trainable_params
-from occamlab.slt._samplers import SAMPLERS, make_loss, run_chains
+from occamlab.slt._samplers import SAMPLERS, chain_generators, make_loss, run_chains
 from occamlab.tasks import linear_teacher
 
 
@@ -80,3 +80,22 @@ def test_tied_weights_and_unused_parameter():
     at = 0 if list(params)[0] == "spare" else 9
     spare = run.final[:, at:at + 2]
     assert (spare != 0).all() and spare.abs().max() < 1.0  # √(20·ε) ≈ 0.14 spread
+
+
+def test_a_chain_does_not_depend_on_how_many_run_beside_it():
+    # Chains keyed by (checkpoint, chain) draw the same indices and noise with 2 or 12 chains
+    # running, so their traces and positions are bit-identical (the blocks of pre-drawn
+    # randomness have a length that does not depend on the number of chains).
+    t = linear_teacher(3000, 4, seed=2)
+    m = fit_least_squares(t)
+    params = trainable_params(m)
+    loss = make_loss(m, t.loss(), params)
+
+    def run(chains):
+        gens = chain_generators(5, [(0, j) for j in range(chains)])
+        return run_chains(loss, flatten(params), t.x, t.y, nbeta=50.0, step_size=1e-4,
+                          localization=1.0, chains=chains, steps=40, batch_size=512,
+                          sampler="sgld", generator=gens)
+
+    few, many = run(2), run(12)
+    assert torch.equal(few.losses, many.losses[:2]) and torch.equal(few.final, many.final[:2])

@@ -6,6 +6,7 @@ exactly (Aoyagi 2024), each with its SGLD traces and diagnostics.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -31,6 +32,27 @@ def _train(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, steps: i
             sched.step()
 
 
+def why_failed(r: slt.LLCResult) -> str:
+    """Why an estimate's diagnostics failed, in numbers from its own draws ("" if none did)."""
+    if not r.warnings:
+        return ""
+    kept = r.kept_steps
+    d = (r.nbeta * (r.traces - r.ref_traces))[:, -kept:].double()
+    ok = [c for c in range(r.chains) if c not in r.divergent]
+    parts = [f"{r.traces.shape[1]} sampler steps per chain ({r.stop}), ESS {r.ess:.0f} "
+             f"(target 400), R̂ {r.rhat:.3f} (target < 1.05)"]
+    if ok and kept >= 4:
+        half = d[ok].reshape(len(ok), 2, kept // 2) if kept % 2 == 0 else \
+            d[ok, 1:].reshape(len(ok), 2, kept // 2)
+        first, second = half.mean(dim=2).mean(dim=0).tolist()
+        spread = d[ok].mean(dim=1)
+        parts.append(f"λ̂ from the first and second half of the kept draws {first:.4g} and "
+                     f"{second:.4g}, per chain {float(spread.min()):.4g} to "
+                     f"{float(spread.max()):.4g}: the chains were still "
+                     + ("relaxing" if abs(second - first) > 2 * r.se else "apart"))
+    return "; ".join(parts)
+
+
 def _row(name: str, params: int, r: slt.LLCResult, theory: str) -> dict:
     return {"model": name, "parameters": params, "λ̂": r.mean, "SE": r.se, "theory": theory,
             "R̂": r.rhat, "ESS": round(r.ess), "below L(w*)": f"{100 * r.frac_below:.0f}%",
@@ -41,6 +63,11 @@ def section(sec: Section, study: Study) -> None:
     import matplotlib.pyplot as plt
 
     quick = study.quick
+    start = time.perf_counter()
+
+    def log(what: str) -> None:
+        study.log(f"  {what} ({time.perf_counter() - start:.0f} s into the section)")
+
     # Full mode: the library's defaults (the run stops at its diagnostics' targets), capped so
     # the section keeps its time budget; a capped run says so in its diagnostics.
     kw = dict(draws=40, thin=5) if quick else dict(max_steps=12_000)
@@ -51,7 +78,9 @@ def section(sec: Section, study: Study) -> None:
     mlp = nn.Sequential(nn.Linear(x.shape[1], hidden, dtype=x.dtype), nn.ReLU(),
                         nn.Linear(hidden, study.data.n_classes, dtype=x.dtype))
     ce = nn.CrossEntropyLoss()
+    log(f"training the MLP ({rows} signals)")
     _train(mlp, ce, x, y, 300 if quick else 3000, 0.01)
+    log("sampling the MLP's LLC")
     with warnings.catch_warnings(record=True) as w_mlp:
         warnings.simplefilter("always", slt.LLCWarning)
         r_mlp = slt.llc(mlp, ce, (x, y), seed=study.seed, progress=False, **kw)
@@ -59,11 +88,15 @@ def section(sec: Section, study: Study) -> None:
     widths, rank = (5, 5, 5, 5), 2
     teacher = deep_linear_teacher(2000 if quick else 10_000, widths, rank, seed=study.seed)
     dln = deep_linear_network(widths, seed=study.seed)
+    log(f"MLP: {r_mlp.traces.shape[1]} sampler steps, stop: {r_mlp.stop}; training the deep "
+        "linear network")
     _train(dln, teacher.loss(), teacher.x, teacher.y, 600 if quick else 3000, 0.01)
+    log("sampling the deep linear network's LLC")
     with warnings.catch_warnings(record=True) as w_dln:
         warnings.simplefilter("always", slt.LLCWarning)
         r_dln = slt.llc(dln, teacher.loss(), teacher.data, seed=study.seed, progress=False,
                         **kw)
+    log(f"deep linear network: {r_dln.traces.shape[1]} sampler steps, stop: {r_dln.stop}")
     lam = slt.theory.deep_linear(list(widths), rank)
 
     sec.text("The local learning coefficient λ (Lau et al. 2023, arXiv 2308.12108) is the "
@@ -92,6 +125,9 @@ def section(sec: Section, study: Study) -> None:
              f"({err:+.1f}%). MLP: λ̂ = {r_mlp.mean:.4g} ± {r_mlp.se:.2g} {verdict}.")
     for w in [*w_mlp, *w_dln]:
         sec.text(f"Diagnostic: {w.message}", note=True)
+    for name, r in (("MLP", r_mlp), ("deep linear network", r_dln)):
+        if r.warnings:
+            sec.text(f"Why the {name}'s diagnostics failed: {why_failed(r)}.", note=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
     r_mlp.plot(ax1)
     ax1.set_title("MLP on MNIST-1D")

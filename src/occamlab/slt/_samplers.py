@@ -30,6 +30,7 @@ from torch.func import vmap
 
 from occamlab._progress import track
 from occamlab._torch import call, num_threads, unflatten
+from occamlab.slt._stacked import Stack
 from occamlab.slt._steps import STEPS
 
 __all__ = ["SAMPLERS", "ChainRun", "ChainState", "chain_generators", "make_loss", "run_chains"]
@@ -44,6 +45,8 @@ class _ModelLoss:
     per-parameter views of its chain buffer, so the backward pass has no slicing of a flat
     vector to undo. Weights that the model ties (one tensor under two names) are passed under
     every name. Parameters not in ``like`` (frozen ones) keep the model's own values.
+    ``stack`` is the model's :class:`~occamlab.slt._stacked.Stack` when it is a Sequential of
+    Linear layers and pointwise activations (the sampler's fast path), else None.
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]):
@@ -55,6 +58,7 @@ class _ModelLoss:
                         if k not in like and id(p) in name_of]
         self.complete = len(like) + len(self.aliases) == len(
             list(model.named_parameters(remove_duplicate=False)))
+        self.stack = Stack.of(model, loss_fn, like)
 
     def split(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of ``w`` (..., P) shaped as the parameters (leading dimensions kept)."""
@@ -184,14 +188,15 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
 # Steps per block. Minibatch indices and noise are drawn for a block of steps at once, the
 # reference losses L_B(w*) of the whole block come from one batched no-grad forward, and
 # divergence is checked once per block. A block holds at most _BLOCK_ELEMS noise or input
-# entries and _BLOCK_ROWS rows.
-_MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 21, 1 << 14
+# entries and _BLOCK_ROWS rows per chain. The length does not depend on the number of chains:
+# a chain's random stream (a block's indices, then its noise) is then the same whatever else
+# runs beside it.
+_MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 19, 1 << 12
 
 
-def _block_len(chains: int, n_params: int, rows: int, row_elems: int, steps: int) -> int:
-    per_step = max(chains * n_params, chains * rows * row_elems, 1)
-    k = min(_MAX_BLOCK, _BLOCK_ELEMS // per_step, _BLOCK_ROWS // max(chains * rows, 1), steps)
-    return max(k, 1)
+def _block_len(n_params: int, rows: int, row_elems: int, steps: int) -> int:
+    per_step = max(n_params, rows * row_elems, 1)
+    return max(min(_MAX_BLOCK, _BLOCK_ELEMS // per_step, _BLOCK_ROWS // max(rows, 1), steps), 1)
 
 
 def _clone_extra(extra: dict) -> dict:
@@ -217,19 +222,29 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     if not state.extra and state.steps == 0:
         state.extra = rule.init(w, eps, lambda: torch.stack(
             [torch.randn(n_params, generator=g, device=dev, dtype=dt) for g in gens]))
-    # The autograd leaves are views of w (C, P): one per parameter for a model (the backward
-    # then writes each parameter's gradient directly), or w itself for a loss of a flat vector.
+    # A stack of Linear layers and activations takes its gradients by batched products
+    # (occamlab.slt._stacked): views of w and of grad (C, P) per parameter, no autograd leaves.
+    stack = getattr(loss, "stack", None) if x.ndim == 2 and x.is_floating_point() else None
+    if stack is not None:
+        stack = stack.for_targets(y, tuple(y.shape[1 if groups is None else 2:]))
+    # Otherwise the autograd leaves are views of w (C, P): one per parameter for a model (the
+    # backward then writes each parameter's gradient directly), or w itself for a flat loss.
     if isinstance(loss, _ModelLoss):
-        leaves = {k: v.requires_grad_(True) for k, v in loss.split(w).items()}
         fn, split = loss.of_params, loss.split
+        leaves = loss.split(w)
+        if stack is None:
+            leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
     else:
         leaves = {"w": w.view(chains, -1).requires_grad_(True)}
         fn, split = (lambda p, xb, yb: loss(p["w"], xb, yb)), (lambda v: {"w": v})
     at_star = split(centers)
     leaf_list = list(leaves.values())
-    grad = torch.empty_like(w)
+    grad = torch.zeros_like(w)  # parameters that no layer uses keep a zero gradient
+    grads = None if stack is None else split(grad)
     y_dim = None if groups is None else 0
     y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
+    if groups is not None and not full:  # the rows of every target set, one after another
+        y_rows, y_offset = y.flatten(0, 1), (groups * n).reshape(-1, 1, 1)
     chain_loss = vmap(fn, in_dims=(0, None, y_dim) if full else (0, 0, 0))
     if shared and groups is None:  # w* shared: one plain forward of all rows of a block
         ref_loss = vmap(fn, in_dims=(None, 0, 0))
@@ -244,8 +259,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             else:
                 refs[:] = vmap(fn, in_dims=(None if shared else 0, None, y_dim))(
                     at_star, x, y_full).reshape(chains, 1)
-    row_elems = (x[0].numel() + y[0].numel()) if not full else 0
-    block = _block_len(chains, n_params, rows, row_elems, steps)
+    row_elems = (x[0].numel() + y[0].numel() // (1 if groups is None else n)) if not full else 0
+    block = _block_len(n_params, rows, row_elems, steps)
     noise_buf = torch.empty(chains, block, n_params, device=dev, dtype=dt)
     idx_buf = None if full else torch.empty(chains, block, rows, dtype=torch.long, device=dev)
     kept = [] if record_every else None
@@ -257,10 +272,14 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 
     def step(t: int, xb: Any, yb: Any, xi: torch.Tensor) -> None:
         nonlocal alive
-        val = chain_loss(leaves, xb, yb)
-        grads = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
-        torch.cat([(torch.zeros_like(v) if g is None else g).reshape(chains, -1)  # None: unused
-                   for g, v in zip(grads, leaf_list, strict=True)], dim=1, out=grad)
+        if stack is not None:
+            val = stack.loss_and_grad(leaves, xb, yb, grads,
+                                      y_batched=not full or groups is not None)
+        else:
+            val = chain_loss(leaves, xb, yb)
+            gs = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
+            torch.cat([(torch.zeros_like(v) if g is None else g).reshape(chains, -1)  # unused
+                       for g, v in zip(gs, leaf_list, strict=True)], dim=1, out=grad)
         with torch.no_grad():
             val = val.detach()
             losses[:, t] = val if alive is None else torch.where(alive[:, 0], val, torch.nan)
@@ -292,10 +311,18 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             noise = noise_buf[:, :pending]
             if not full:
                 idx = idx_buf[:, :pending]
-                xs = x[idx]
-                ys = y[idx] if groups is None else y[groups.reshape(-1, 1, 1), idx]
+                shape = (chains, pending, rows)
+                xs = x.index_select(0, idx.reshape(-1)).view(*shape, *x.shape[1:])
+                ys = (y if groups is None else y_rows).index_select(
+                    0, (idx if groups is None else idx + y_offset).reshape(-1)
+                ).view(*shape, *y.shape[1 if groups is None else 2:])
                 with torch.no_grad():
-                    if shared and groups is None:
+                    if stack is not None:  # all rows of the block in one batched forward
+                        out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1))
+                        refs[:, t0:t0 + pending] = stack.group_losses(
+                            out.reshape(chains * pending, rows, *out.shape[2:]),
+                            ys.flatten(0, 1))[0].reshape(chains, pending)
+                    elif shared and groups is None:
                         refs[:, t0:t0 + pending] = ref_loss(
                             at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(chains, pending)
                     else:
@@ -318,8 +345,9 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                 alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
                 for j in range(pending):
                     step(t0 + j, *((x, y_full) if full else (xs[:, j], ys[:, j])), noise[:, j])
-    for v in leaf_list:
-        v.requires_grad_(False)
+    if stack is None:
+        for v in leaf_list:
+            v.requires_grad_(False)
     state.steps += steps
     positions = torch.stack(kept, dim=1) if kept else None
     return ChainRun(losses=losses, ref_losses=refs, final=w.detach().clone(), state=state,

@@ -1,0 +1,254 @@
+"""Many chains of a stack of linear layers: forward and backward by batched matrix products.
+
+For an ``nn.Sequential`` of ``Linear`` layers and pointwise activations (an MLP or a deep linear
+network) the sampler does not need ``vmap`` and autograd: with the chains' weights stacked as
+(C, out, in), one batched product per layer gives every chain's outputs,
+
+    z_l = h_{l−1}·W_lᵀ + b_l,   h_l = σ_l(z_l),   (C, B, ·) per layer,
+
+and the chain rule written out gives every chain's gradient of its own loss L_c (chains are
+independent, so ∂(Σ_c L_c)/∂W_c = ∇L_c):
+
+    δ_L = ∂L/∂h_L,   δ ← δ ⊙ σ_l′(z_l),   ∂L/∂W_l = δᵀ·h_{l−1},   ∂L/∂b_l = Σ_rows δ,
+    δ ← δ·W_l.
+
+Only the loss itself (the user's ``loss_fn``, per chain) goes through autograd. At this size a
+step is per-op overhead, and this path issues about three tensor operations per layer instead of
+vmap's and the autograd engine's dozens. Any other model uses the general vmapped path of
+:mod:`occamlab.slt._samplers`; both give the same numbers up to float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from occamlab.tasks import gaussian_nll
+
+__all__ = ["Stack"]
+
+# Pointwise activations with their derivative written in terms of what the forward kept.
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
+# Up to this many chains the loss is called once per chain; above, once under vmap.
+_LOOP_CHAINS = 8
+
+
+def _plain(module: nn.Module, cls: type) -> bool:
+    """``module`` behaves as ``cls`` itself: no overridden forward, no hooks, no parametrization."""
+    return (isinstance(module, cls) and type(module).forward is cls.forward
+            and not module._forward_hooks and not module._forward_pre_hooks
+            and not hasattr(module, "parametrizations"))
+
+
+def _layers(model: nn.Module) -> list[nn.Module] | None:
+    if not _plain(model, nn.Sequential):
+        return None
+    out: list[nn.Module] = []
+    for m in model:
+        if isinstance(m, nn.Sequential):
+            inner = _layers(m)
+            if inner is None:
+                return None
+            out += inner
+        elif _plain(m, nn.Linear) or any(_plain(m, cls) for cls in _ACTIVATIONS):
+            out.append(m)
+        else:
+            return None
+    return out if any(isinstance(m, nn.Linear) for m in out) else None
+
+
+class Stack:
+    """The forward and backward of C chains of a Sequential of Linear layers and activations.
+
+    Build with :meth:`of` (None when the model is not such a stack). Parameters are passed as a
+    dict name → tensor, either stacked (C, *shape) — one set per chain — or unstacked (*shape),
+    shared by all rows; parameters of the model outside ``like`` keep the model's values.
+    """
+
+    def __init__(self, layers: list[tuple], loss_fn: Callable, form: Callable | None = None,
+                 width: int = 0):
+        self.layers, self.loss_fn, self.form, self.width = layers, loss_fn, form, width
+
+    @classmethod
+    def of(cls, model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]
+           ) -> Stack | None:
+        mods = _layers(model)
+        if mods is None:
+            return None
+        name_of = {id(p): k for k, p in model.named_parameters() if k in like}
+        layers: list[tuple] = []
+        width = next(m.out_features for m in reversed(mods) if isinstance(m, nn.Linear))
+        for m in mods:
+            if isinstance(m, nn.Linear):
+                refs = [(None, None) if p is None else
+                        (name_of.get(id(p)), None if id(p) in name_of else p.detach())
+                        for p in (m.weight, m.bias)]
+                layers.append(("linear", *refs[0], *refs[1]))
+            elif isinstance(m, nn.LeakyReLU):
+                layers.append(("leaky", float(m.negative_slope)))
+            elif not isinstance(m, nn.Identity):
+                layers.append((type(m).__name__.lower(),))
+        return cls(layers, loss_fn, None, width)
+
+    @staticmethod
+    def _get(params: dict, name: str | None, const: torch.Tensor | None) -> torch.Tensor | None:
+        return const if name is None else params[name]
+
+    def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor, *,
+                tape: list | None = None) -> torch.Tensor:
+        """The outputs on ``x`` (..., in): (C, ..., out) when parameters are stacked (``x`` then
+        (B, in), shared, or (C, B, in)). ``tape`` collects what :meth:`backward` needs."""
+        h = x
+        for layer in self.layers:
+            kind = layer[0]
+            if kind == "linear":
+                w = self._get(params, layer[1], layer[2])
+                b = self._get(params, layer[3], layer[4])
+                if tape is not None:
+                    tape.append(h)
+                h = torch.matmul(h, w.mT) if w.ndim == 3 else torch.nn.functional.linear(h, w)
+                if b is not None:
+                    h = h + (b.unsqueeze(-2) if b.ndim == 2 else b)
+            elif kind == "relu":
+                h = torch.relu(h)
+            elif kind == "leaky":
+                if tape is not None:
+                    tape.append(h)
+                h = torch.nn.functional.leaky_relu(h, layer[1])
+            elif kind == "tanh":
+                h = torch.tanh(h)
+            else:  # sigmoid
+                h = torch.sigmoid(h)
+            if tape is not None and kind in ("relu", "tanh", "sigmoid"):
+                tape.append(h)
+        return h
+
+    def for_targets(self, y: torch.Tensor, row_shape: tuple[int, ...]) -> Stack:
+        """This stack with the loss in closed form when the loss and the targets ``y`` (whose
+        rows have shape ``row_shape``) allow it (see :func:`_closed_form`)."""
+        form = _closed_form(self.loss_fn, y, row_shape, self.width)
+        return Stack(self.layers, self.loss_fn, form, self.width)
+
+    def group_losses(self, out: torch.Tensor, y: torch.Tensor, y_batched: bool = True, *,
+                     grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``loss_fn`` of each group of rows, out (G, B, ...) with y (G, B, ...) or shared
+        (B, ...): values (G,) and, with ``grad``, ∂(Σ_g L_g)/∂out."""
+        if self.form is not None:
+            return self.form(out, y, grad)
+        g = out.shape[0]
+        with torch.enable_grad():
+            if grad:
+                out = out.detach().requires_grad_(True)
+            if g <= _LOOP_CHAINS:
+                vals = torch.stack([self.loss_fn(out[i], y[i] if y_batched else y)
+                                    for i in range(g)])
+            else:
+                vals = vmap(self.loss_fn, in_dims=(0, 0 if y_batched else None))(out, y)
+            delta = torch.autograd.grad(vals.sum(), out)[0] if grad else None
+        return vals.detach(), delta
+
+    def backward(self, params: dict[str, torch.Tensor], tape: list, delta: torch.Tensor,
+                 grads: dict[str, torch.Tensor]) -> None:
+        """Write ∂L/∂θ (C, *shape) of every sampled parameter into the views ``grads``."""
+        written: set[str] = set()
+
+        def put(name: str | None, g: torch.Tensor) -> None:
+            if name is None:
+                return
+            if name in written:  # a weight tied across layers: contributions add
+                grads[name].add_(g)
+            else:
+                grads[name].copy_(g)
+                written.add(name)
+
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            kind = layer[0]
+            saved = tape.pop()
+            if kind == "linear":
+                w = self._get(params, layer[1], layer[2])
+                put(layer[1], torch.matmul(delta.mT, saved))
+                if layer[3] is not None:
+                    put(layer[3], delta.sum(dim=-2))
+                if i > 0:
+                    delta = torch.matmul(delta, w)
+            elif kind == "relu":  # δ where the output is > 0, else 0
+                delta = torch.ops.aten.threshold_backward(delta, saved, 0)
+            elif kind == "leaky":
+                delta = torch.where(saved > 0, delta, delta * layer[1])
+            elif kind == "tanh":
+                delta = delta * (1 - saved * saved)
+            else:  # sigmoid
+                delta = delta * (saved * (1 - saved))
+
+    def loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                      grads: dict[str, torch.Tensor], *, y_batched: bool = True
+                      ) -> torch.Tensor:
+        """Each chain's loss (C,) on its rows, its gradient written into ``grads``."""
+        tape: list = []
+        with torch.no_grad():
+            out = self.forward(params, x, tape=tape)
+            vals, delta = self.group_losses(out, y, y_batched, grad=True)
+            self.backward(params, tape, delta, grads)
+        return vals
+
+
+def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool):
+    # MSELoss(reduction="mean"): the mean of (out − y)² over each group's entries.
+    diff = out - y
+    dims = tuple(range(1, out.ndim))
+    vals = diff.square().mean(dim=dims)
+    return vals, (diff.mul_(2 / out[0].numel()) if grad else None)
+
+
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool):
+    # CrossEntropyLoss() on class indices: mean over rows of log Σ exp(z) − z_y, with z shifted
+    # by its row maximum; the gradient (softmax(z) − onehot(y)) / B reuses the exponentials.
+    y = y.expand(out.shape[:-1]).unsqueeze(-1)
+    z = out - out.amax(dim=-1, keepdim=True)
+    e = z.exp()
+    total = e.sum(dim=-1, keepdim=True)
+    vals = (total.log() - z.gather(-1, y)).mean(dim=(1, 2))
+    if not grad:
+        return vals, None
+    delta = e.div_(total).scatter_add_(-1, y, torch.full_like(total, -1.0))
+    return vals, delta.div_(out.shape[1])
+
+
+def _squared_error(scale: float) -> Callable:
+    # gaussian_nll(σ): scale·mean over rows of ‖out − y‖², scale = 1/(2σ²).
+    def form(out: torch.Tensor, y: torch.Tensor, grad: bool):
+        diff = out - y
+        vals = diff.square().sum(dim=-1).mean(dim=1).mul_(scale)
+        return vals, (diff.mul_(2 * scale / out.shape[1]) if grad else None)
+
+    return form
+
+
+# The code of occamlab.tasks.gaussian_nll's loss, by which its losses are recognized.
+_GAUSSIAN_NLL = gaussian_nll(1.0).__code__
+
+
+def _closed_form(loss_fn: Callable, y: torch.Tensor, row_shape: tuple[int, ...], width: int
+                 ) -> Callable | None:
+    """The loss and its gradient in closed form for ``MSELoss()`` and
+    :func:`occamlab.tasks.gaussian_nll` with targets shaped as the outputs (width ``width``), and
+    ``CrossEntropyLoss()`` on class indices that it does not
+    ignore (no class weights, no label smoothing); else None (the loss goes through autograd).
+    """
+    if (_plain(loss_fn, nn.MSELoss) and loss_fn.reduction == "mean" and y.is_floating_point()
+            and tuple(row_shape) == (width,)):
+        return _mse
+    if getattr(loss_fn, "__code__", None) is _GAUSSIAN_NLL and y.is_floating_point() and (
+            tuple(row_shape) == (width,)):
+        one = torch.ones(1, 1, dtype=y.dtype, device=y.device)
+        return _squared_error(float(loss_fn(one, torch.zeros_like(one))))  # its 1/(2σ²)
+    if (_plain(loss_fn, nn.CrossEntropyLoss) and loss_fn.reduction == "mean"
+            and loss_fn.weight is None and loss_fn.label_smoothing == 0 and row_shape == ()
+            and not y.is_floating_point() and not y.is_complex() and y.numel()
+            and bool(((y >= 0) & (y < width) & (y != loss_fn.ignore_index)).all())):
+        return _cross_entropy
+    return None
