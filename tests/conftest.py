@@ -39,3 +39,20 @@ def ink():
         return float((img < 0.9).any(-1).mean())
 
     return fraction
+
+
+@pytest.fixture(scope="session")
+def report_section():
+    """``run(section_module, key, title, out, n_train=, n_test=)``: one report section in quick
+    mode on MNIST-1D (data seed 42, study seed 0); returns ``(Section, Study)``."""
+    def run(module, key: str, title: str, out, *, n_train: int, n_test: int):
+        from occamlab.report._page import Section
+        from occamlab.report._study import Study
+        from occamlab.tasks import mnist1d
+
+        study = Study(data=mnist1d(n_train=n_train, n_test=n_test, seed=42), quick=True, seed=0)
+        sec = Section(key, title, out)
+        module.section(sec, study)
+        return sec, study
+
+    return run

@@ -8,7 +8,7 @@ import json
 import sys
 
 import hessian_eigenthings as he
-from landscape_common import best_of, handwritten_hvp, load_fixture, once
+from landscape_common import best_of, fastest, handwritten_hvp, load_fixture
 from torch import nn
 
 model, x, y, v = load_fixture(sys.argv[1])
@@ -17,13 +17,13 @@ h = he.HessianOperator(model, [(x, y)], he.supervised_loss(ce))
 out = {"hvp_handwritten": best_of(lambda: handwritten_hvp(model, ce, x, y, v), 10),
        "hvp": best_of(lambda: h @ v, 10)}
 out["hvp_agrees"] = float((h @ v - handwritten_hvp(model, ce, x, y, v)).abs().max())
-t, ev = once(lambda: he.lanczos(h, k=5, which="LA", tol=1e-3, seed=0))
+t, ev = fastest(lambda: he.lanczos(h, k=5, which="LA", tol=1e-3, seed=0))
 out.update(eig_time=t, eig_values=ev.eigenvalues.tolist(), eig_matvecs=ev.iterations)
-out["hutchinson_time"], tr = once(lambda: he.trace(h, num_matvecs=30, method="hutchinson",
+out["hutchinson_time"], tr = fastest(lambda: he.trace(h, num_matvecs=30, method="hutchinson",
                                                     seed=0))
 out["hutchinson"] = float(tr.estimate) if hasattr(tr, "estimate") else str(tr)
-out["hutchpp_time"], tr = once(lambda: he.trace(h, num_matvecs=30, method="hutch++", seed=0))
+out["hutchpp_time"], tr = fastest(lambda: he.trace(h, num_matvecs=30, method="hutch++", seed=0))
 out["hutchpp"] = float(tr.estimate) if hasattr(tr, "estimate") else str(tr)
-out["density_time"], _ = once(lambda: he.spectral_density(h, num_runs=1, lanczos_steps=80,
+out["density_time"], _ = fastest(lambda: he.spectral_density(h, num_runs=1, lanczos_steps=80,
                                                            seed=0))
 print(json.dumps(out))

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from occamlab._check import type_error
-from occamlab._torch import as_tensor
+from occamlab._torch import as_tensor, call_elementwise
 
 __all__ = ["KINDS", "check_kind", "is_architecture", "as_cosine_function", "evaluate_cosine",
            "kernel_matrix"]
@@ -64,23 +64,9 @@ def as_cosine_function(kernel: Any, d: int, kind: str = "ntk", *,
 
 def evaluate_cosine(fn: Callable[[torch.Tensor], Any], c: torch.Tensor,
                     name: str = "kernel") -> torch.Tensor:
-    """Call the user's ``fn`` on cosines ``c`` and check what comes back.
-
-    Returns ``fn(c)`` as a float64 tensor of ``c``'s shape on ``c``'s device (a scalar is
-    broadcast). A result of another shape, or one that is NaN or Inf anywhere on the grid, is a
-    ``ValueError`` naming ``name`` and the first bad cosine.
-    """
-    out = as_tensor(fn(c), f"{name}(c)", dtype=torch.float64, device=c.device, finite=False)
-    if out.shape != c.shape:
-        if out.numel() != 1:
-            raise ValueError(f"{name} must map a tensor of cosines of shape {tuple(c.shape)} to "
-                             f"kernel values of the same shape, got shape {tuple(out.shape)}")
-        out = out.reshape(()).expand(c.shape)
-    bad = ~torch.isfinite(out)
-    if bool(bad.any()):
-        raise ValueError(f"{name} is not finite at c = {float(c[bad][0]):.4g}; it must be "
-                         "finite on all of [−1, 1]")
-    return out
+    """``fn(c)`` on cosines ``c``, checked: float64 of ``c``'s shape on its device, finite."""
+    return call_elementwise(fn, c, name, var="c", where="on the grid of cosines",
+                            requirement="it must be finite on all of [−1, 1]")
 
 
 def kernel_matrix(kernel: Any, x1: Any, x2: Any = None, *, kind: str = "ntk") -> torch.Tensor:

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from occamlab._torch import check_positive_int
+from occamlab._check import check_int
 
 __all__ = ["harmonic_multiplicity", "gegenbauer"]
 
@@ -20,8 +20,8 @@ def harmonic_multiplicity(d: int, k: int) -> int:
     ``N(d, k) = (2k+d-2)/k · binom(k+d-3, k-1)``, N(d, 0) = 1 (Atkinson & Han 2012, *Spherical
     Harmonics and Approximations on the Unit Sphere*, ch. 2).
     """
-    check_positive_int(d, "d", minimum=2)
-    check_positive_int(k, "k", minimum=0)
+    check_int(d, "d", ge=2)
+    check_int(k, "k", ge=0)
     if k == 0:
         return 1
     if d == 2:

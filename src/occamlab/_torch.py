@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from occamlab._check import check_int
+
 __all__ = [
     "as_tensor",
     "check_finite",
-    "check_positive_int",
     "batch_slices",
     "make_generator",
     "trainable_params",
@@ -98,13 +99,34 @@ def as_tensor(
     return t
 
 
-def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` if it is not an integer ≥ ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
-    return int(value)
+def call_elementwise(fn: Any, x: torch.Tensor, name: str, *, var: str, where: str,
+                     requirement: str) -> torch.Tensor:
+    """Call the user's elementwise ``fn`` on ``x`` and check what comes back.
+
+    Returns ``fn(x)`` as a float64 tensor of ``x``'s shape on ``x``'s device (a scalar is
+    broadcast). ``fn`` not callable is a ``TypeError``; a result of another shape, or NaN/Inf
+    anywhere, a ``ValueError`` naming ``name``, the first bad ``var`` value, ``where`` the values
+    lie and the ``requirement`` they break.
+    """
+    if not callable(fn):
+        raise TypeError(f"{name} must be a callable of a tensor of {var} values, got "
+                        f"{type(fn).__name__}")
+    out = fn(x)
+    if not isinstance(out, torch.Tensor):
+        out = torch.as_tensor(np.asarray(out, dtype=np.float64))
+    out = out.to(device=x.device, dtype=torch.float64)
+    if out.shape != x.shape:
+        if out.numel() != 1:
+            raise ValueError(f"{name} must act elementwise (return the same shape as its "
+                             f"input): on {var} of shape {tuple(x.shape)} it returned shape "
+                             f"{tuple(out.shape)}")
+        out = out.reshape(()).expand(x.shape)
+    bad = ~torch.isfinite(out)
+    if bool(bad.any()):
+        n_nan = int(torch.isnan(out).sum())
+        raise ValueError(f"{name} is not finite at {var} = {float(x[bad][0]):.4g} ({n_nan} NaN "
+                         f"and {int(bad.sum()) - n_nan} Inf values {where}); {requirement}")
+    return out
 
 
 def batch_slices(n: int, batch_size: int | None) -> Iterator[slice]:
@@ -112,7 +134,7 @@ def batch_slices(n: int, batch_size: int | None) -> Iterator[slice]:
     if batch_size is None or batch_size >= n:
         yield slice(0, n)
         return
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size", ge=1)
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
 

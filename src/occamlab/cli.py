@@ -566,7 +566,7 @@ def hessian(
     y_name: Annotated[str, typer.Option(help="Name of the targets in the .npz.")] = "y",
     loss: Annotated[str, typer.Option(help="mse or cross-entropy.")] = "cross-entropy",
     k: Annotated[int, typer.Option(help="Eigenvalues at each end of the spectrum.")] = 5,
-    tol: Annotated[float, typer.Option(help="Lanczos residual tolerance (relative).")] = 1e-6,
+    tol: Annotated[float, typer.Option(help="Eigenvalue accuracy, relative to ‖H‖.")] = 1e-6,
     probes: Annotated[int, typer.Option(help="Hutch++ products for the trace.")] = 30,
     steps: Annotated[int, typer.Option(help="Lanczos steps per density run.")] = 80,
     runs: Annotated[int, typer.Option(help="Density runs (start vectors).")] = 4,

@@ -125,7 +125,7 @@ def test_shallow_network_shapes_and_errors():
     assert torch.equal(net.hidden.weight, again.hidden.weight)
     with pytest.raises(ValueError, match="x must have 6 features"):
         net(torch.randn(4, 5))
-    with pytest.raises(ValueError, match="width must be ≥ 1"):
+    with pytest.raises(ValueError, match="width must be an integer ≥ 1, got"):
         design.shallow_network(act, 6, 0)
     with pytest.raises(TypeError, match="activation must be a callable"):
         design.shallow_network("relu", 6, 8)

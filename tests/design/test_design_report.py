@@ -10,19 +10,13 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from _design_closed_forms import deep_relu_ntk  # noqa: E402, F401
 
-from occamlab.report._design import section  # noqa: E402
-from occamlab.report._page import Section  # noqa: E402
-from occamlab.report._study import Study  # noqa: E402
-from occamlab.tasks import mnist1d  # noqa: E402
+from occamlab.report import _design as report_design  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory):
+def ran(tmp_path_factory, report_section):
     out = tmp_path_factory.mktemp("report")
-    study = Study(data=mnist1d(n_train=200, n_test=200, seed=42), quick=True, seed=0)
-    sec = Section("design", "design", out)
-    section(sec, study)
-    return sec, study, out
+    return *report_section(report_design, "design", "design", out, n_train=200, n_test=200), out
 
 
 def test_section_figure_and_tables(ran, ink):

@@ -7,21 +7,18 @@ import torch
 
 from occamlab.report import _eigenlearning as report_el
 from occamlab.report._kernels import architectures
-from occamlab.report._page import Section
-from occamlab.report._study import Study
 from occamlab.tasks import mnist1d
 
 matplotlib.use("Agg")
 
 
-def test_report_section_quick(tmp_path):
+def test_report_section_quick(tmp_path, report_section):
     # The quick report section (64 signals): the CNN puts more of the target's power in its top
     # 10 modes (measured 0.39 vs 0.24) and aligns slightly better (0.340 vs 0.326); the
     # prediction tracks the measurement within 3·SE + 12% (the criterion for small E
     # values, applied throughout because a 64-point pool is noisy).
-    study = Study(data=mnist1d(n_train=4000, n_test=1000, seed=42), quick=True, seed=0)
-    sec = Section("eigenlearning", "t", tmp_path)
-    report_el.section(sec, study)
+    sec, study = report_section(report_el, "eigenlearning", "t", tmp_path, n_train=4000,
+                                n_test=1000)
     res = study.cache["eigenlearning"]
     assert res["CNN"]["power_top10"] > res["MLP"]["power_top10"] + 0.1
     assert res["CNN"]["alignment"] > res["MLP"]["alignment"]

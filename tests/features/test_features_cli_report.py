@@ -76,15 +76,11 @@ def test_nfa_command_bad_input_fails_cleanly(tmp_path):
     assert res.exit_code == 2 and "expects inputs with 4 features" in res.output
 
 
-def test_report_section_trains_models_and_tables_the_ansatz(tmp_path):
+def test_report_section_trains_models_and_tables_the_ansatz(tmp_path, report_section):
     from occamlab.report import _features as section_mod
-    from occamlab.report._page import Section
-    from occamlab.report._study import Study
-    from occamlab.tasks import mnist1d
 
-    study = Study(data=mnist1d(n_train=1000, n_test=600, seed=42), quick=True, seed=0)
-    sec = Section("features", "Features", tmp_path)
-    section_mod.section(sec, study)
+    sec, study = report_section(section_mod, "features", "Features", tmp_path, n_train=1000,
+                                n_test=600)
     html = sec.html()
     assert (tmp_path / "features_nfa.png").exists() and (tmp_path / "features_rfm_M.png").exists()
     mlp, cnn = study.cache["trained_mlp"], study.cache["trained_cnn"]

@@ -13,7 +13,6 @@ from occamlab._torch import (
     as_tensor,
     batch_slices,
     call,
-    check_positive_int,
     flatten,
     make_generator,
     trainable_params,
@@ -39,14 +38,6 @@ def test_as_tensor_keeps_dtype_and_device():
     assert as_tensor(np.ones(2), "a").dtype == torch.float64
     assert as_tensor(np.ones(2, dtype=np.float32), "a").dtype == torch.float32
     assert as_tensor(t, "t", dtype=torch.float64).dtype == torch.float64
-
-
-def test_check_positive_int():
-    assert check_positive_int(3, "n") == 3
-    with pytest.raises(ValueError, match="width must be ≥ 1, got 0"):
-        check_positive_int(0, "width")
-    with pytest.raises(TypeError, match="chains must be an integer"):
-        check_positive_int(2.5, "chains")
 
 
 def test_batch_slices_partition_the_range():

@@ -65,7 +65,7 @@ def test_unknown_method_lists_the_valid_ones():
 
 
 def test_bad_batch_size():
-    with pytest.raises(ValueError, match="batch_size must be ≥ 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer ≥ 1, got 0"):
         empirical_ntk(_mlp(), X, batch_size=0)
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         empirical_nngp(_mlp(), X, batch_size=2.5)

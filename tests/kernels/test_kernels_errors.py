@@ -53,7 +53,7 @@ def test_unknown_activation_name():
 
 @pytest.mark.parametrize("width", [0, -3])
 def test_width_below_one(width):
-    with pytest.raises(ValueError, match=rf"width must be ≥ 1, got {width}"):
+    with pytest.raises(ValueError, match=rf"width must be an integer ≥ 1, got {width}"):
         K.mlp(1).network((4,), width=width)
 
 
@@ -77,7 +77,7 @@ def test_other_bad_architectures():
         K.Dense(w_std=-1)
     with pytest.raises(TypeError, match="call it: Relu()"):
         K.serial(K.Dense(), K.Relu, K.Dense())
-    with pytest.raises(ValueError, match="batch_size must be ≥ 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer ≥ 1, got"):
         K.mlp(1).kernel(np.ones((2, 3)), batch_size=0)
     with pytest.raises(ValueError, match="filter_size .* has 2 entries but the input has 1"):
         K.serial(K.Conv((3, 3)), K.Flatten(), K.Dense()).kernel(np.ones((2, 1, 5)))

@@ -8,19 +8,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from occamlab import kernels as K  # noqa: E402
-from occamlab.report._kernels import architectures, section  # noqa: E402
-from occamlab.report._page import Section  # noqa: E402
-from occamlab.report._study import Study  # noqa: E402
-from occamlab.tasks import mnist1d  # noqa: E402
+from occamlab.report import _kernels as report_kernels  # noqa: E402
+from occamlab.report._kernels import architectures  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory):
+def ran(tmp_path_factory, report_section):
     out = tmp_path_factory.mktemp("report")
-    study = Study(data=mnist1d(n_train=200, n_test=50, seed=42), quick=True, seed=0)
-    sec = Section("kernels", "Kernel space", out)
-    section(sec, study)
-    return sec, study, out
+    return *report_section(report_kernels, "kernels", "Kernel space", out, n_train=200,
+                           n_test=50), out
 
 
 def test_section_writes_both_figures(ran, ink):

@@ -7,19 +7,15 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from occamlab.report._dynamics import section  # noqa: E402
-from occamlab.report._page import Section  # noqa: E402
-from occamlab.report._study import SECTIONS, Study  # noqa: E402
-from occamlab.tasks import mnist1d  # noqa: E402
+from occamlab.report import _dynamics as report_dynamics  # noqa: E402
+from occamlab.report._study import SECTIONS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory):
+def ran(tmp_path_factory, report_section):
     out = tmp_path_factory.mktemp("report")
-    study = Study(data=mnist1d(n_train=200, n_test=100, seed=42), quick=True, seed=0)
-    sec = Section("dynamics", "Dynamics", out)
-    section(sec, study)
-    return sec, study, out
+    return *report_section(report_dynamics, "dynamics", "Dynamics", out, n_train=200,
+                           n_test=100), out
 
 
 def test_section_is_listed_and_writes_its_figures(ran):

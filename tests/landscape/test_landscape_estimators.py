@@ -32,13 +32,31 @@ def test_lanczos_matches_eigvalsh_on_indefinite_mlp_hessian(mlp_hessian, which):
     ev = LS.eigenvalues(h, k=3, which=which, tol=1e-10, seed=1)
     ref = {"largest": exact.flip(0)[:3], "smallest": exact[:3],
            "magnitude": exact[exact.abs().argsort(descending=True)][:3]}[which]
-    # Bauer–Fike: |λ − θ| ≤ residual ≤ tol·‖H‖ = 1e-10·‖H‖
+    # the stopping rule bounds |λ − θ| by tol·‖H‖ = 1e-10·‖H‖ (min(r, r²/gap)); 10× margin for
+    # the gap being estimated from the Ritz values
     scale = float(exact.abs().max())
     torch.testing.assert_close(ev.values, ref, rtol=0, atol=1e-9 * scale)
     assert ev.converged and ev.matvecs <= h.shape[0]
     # the vectors are eigenvectors: ‖H v − λ v‖ is the reported residual
     r = (h @ ev.vectors - ev.vectors * ev.values).norm(dim=0)
     torch.testing.assert_close(r, ev.residuals, rtol=0, atol=1e-8 * scale)
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-6])
+def test_lanczos_tol_bounds_eigenvalue_error_on_clustered_spectrum(tol):
+    # the hard case of a Hessian's top: 5 eigenvalues within 3% of each other (and a 6th just
+    # below) over a bulk; the promise is |θ_i − λ_i| ≤ tol·‖A‖ for each of the k wanted
+    g = torch.Generator().manual_seed(4)
+    lam = torch.cat([torch.tensor([1.0, 0.992, 0.986, 0.978, 0.971, 0.965], dtype=torch.float64),
+                     torch.rand(594, generator=g, dtype=torch.float64) * 1.8 - 0.9])
+    q = torch.linalg.qr(torch.randn(600, 600, generator=g, dtype=torch.float64))[0]
+    a = q @ torch.diag(lam) @ q.T
+    for seed in range(4):
+        ev = LS.eigenvalues(a, k=5, which="largest", tol=tol, seed=seed)
+        assert ev.converged
+        assert float((ev.values - lam[:5]).abs().max()) <= tol * 1.0
+        # the residuals may exceed tol·‖A‖ (the bound is r²/gap), but not its square root
+        assert float(ev.residuals.max()) <= (tol * 1.0) ** 0.5
 
 
 def test_lanczos_low_rank_restarts_past_invariant_subspace():

@@ -120,8 +120,8 @@ def test_spectrum_plot_and_cumulative_power():
     assert modes.tolist() == [1, 6, 20, 50, 105]
     torch.testing.assert_close(frac, torch.tensor([0.0, 0.5, 0.5, 0.75, 1.0],
                                                   dtype=torch.float64))
-    fig = spec.plot()
-    ax0, ax1 = fig.axes
+    ax0, ax1 = spec.plot()
+    assert ax0.figure is ax1.figure
     ys = ax0.lines[0].get_ydata()
     # each level is drawn as a step at its eigenvalue
     np.testing.assert_allclose(ys[::2], spec.eigenvalues.numpy())

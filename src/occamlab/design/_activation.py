@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab._check import check_real
+from occamlab._check import check_int, check_real
 from occamlab._cosine import check_kind
-from occamlab._torch import as_tensor, check_positive_int, make_generator
+from occamlab._torch import as_tensor, make_generator
 from occamlab.design._hermite import check_degree
 from occamlab.design._series import PowerSeriesFit, UnrealizableKernelError, power_series
 
@@ -208,9 +208,9 @@ def shallow_network(activation: nn.Module | Any, in_features: int, width: int, s
         A :class:`ShallowNetwork`; its NTK tends to ``shallow_kernel(coefficients)`` as width → ∞
         (fluctuations ∝ 1/√width).
     """
-    in_features = check_positive_int(in_features, "in_features")
-    width = check_positive_int(width, "width")
-    out_features = check_positive_int(out_features, "out_features")
+    in_features = check_int(in_features, "in_features", ge=1)
+    width = check_int(width, "width", ge=1)
+    out_features = check_int(out_features, "out_features", ge=1)
     q = _check_activation(activation, q)
     if not isinstance(activation, nn.Module):
         activation = _Lambda(activation)

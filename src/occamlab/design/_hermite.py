@@ -17,7 +17,7 @@ import torch
 
 from occamlab._check import check_int, check_real
 from occamlab._gaussian import gauss_hermite
-from occamlab._torch import as_tensor
+from occamlab._torch import as_tensor, call_elementwise
 
 __all__ = ["hermite", "gauss_hermite", "hermite_coefficients", "check_degree"]
 
@@ -53,31 +53,10 @@ def hermite(z: torch.Tensor | np.ndarray | float, degree: int) -> torch.Tensor:
 
 def evaluate_on_nodes(fn: Callable[[torch.Tensor], Any], z: torch.Tensor,
                       name: str = "fn") -> torch.Tensor:
-    """``fn(z)`` as a float64 tensor of z's shape, with a message naming any NaN/Inf node."""
-    if not callable(fn):
-        raise TypeError(f"{name} must be a callable of a tensor (an activation), got "
-                        f"{type(fn).__name__}")
-    out = fn(z)
-    if not isinstance(out, torch.Tensor):
-        out = torch.as_tensor(np.asarray(out, dtype=np.float64))
-    out = out.to(torch.float64)
-    if out.shape != z.shape:
-        try:
-            out = out.expand(z.shape)
-        except RuntimeError:
-            raise ValueError(f"{name} must act elementwise: on input of shape {tuple(z.shape)} "
-                             f"it returned shape {tuple(out.shape)}") from None
-    bad = ~torch.isfinite(out)
-    if bool(bad.any()):
-        where = z[bad]
-        n_nan = int(torch.isnan(out).sum())
-        raise ValueError(
-            f"{name} returned {n_nan} NaN and {int(bad.sum()) - n_nan} Inf values on the "
-            f"quadrature nodes (first at z = {float(where.reshape(-1)[0]):.4g}; nodes span "
-            f"±{float(z.abs().max()):.3g}); the activation must be finite on the whole real "
-            "line and square-integrable under a Gaussian"
-        )
-    return out
+    """``fn(z)`` on quadrature nodes ``z``, checked: float64 of z's shape, finite."""
+    return call_elementwise(fn, z, name, var="z", where="on the quadrature nodes",
+                            requirement="the activation must be finite on the whole real line "
+                                        "and square-integrable under a Gaussian")
 
 
 def _hermite_at_zero(n: int) -> list[float]:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._check import check_int
 from occamlab._cosine import as_cosine_function, check_kind, evaluate_cosine
 from occamlab._result import Result
-from occamlab._torch import as_tensor, check_positive_int
+from occamlab._torch import as_tensor
 from occamlab.design._hermite import check_degree
 
 __all__ = [
@@ -239,7 +240,7 @@ def power_series(target: Any, degree: int, *, kind: str = "ntk", norm: str = "l2
     if norm not in ("l2", "max"):
         raise ValueError(f"norm must be 'l2' (non-negative least squares) or 'max' (minimax), "
                          f"got {norm!r}")
-    n_points = check_positive_int(n_points, "n_points", minimum=degree + 2)
+    n_points = check_int(n_points, "n_points", ge=degree + 2)
     fn = as_cosine_kernel(target, kind, d)
     c = torch.linspace(-1.0, 1.0, n_points, dtype=torch.float64)
     y = evaluate_cosine(fn, c, "target kernel")

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from occamlab._plot import readable_log_axes
 from occamlab._result import Result
 from occamlab.eigenlearning._measure import Measurement
 from occamlab.eigenlearning._theory import Prediction, predict
@@ -79,7 +80,7 @@ class Comparison(Result):
         ax.set_xlabel("training samples n")
         ax.set_ylabel("test MSE")
         ax.legend(fontsize=8)
-        return ax
+        return readable_log_axes(ax)
 
 
 def compare(theory: Any, measurement: Measurement, *, target_power: Any = None,

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._check import check_int
 from occamlab._cosine import is_architecture, kernel_matrix
 from occamlab._linalg import check_kernel_matrix, eigh, ridge_solve
+from occamlab._plot import readable_log_axes
 from occamlab._progress import track
 from occamlab._result import Result
-from occamlab._torch import as_tensor, check_positive_int, make_generator
+from occamlab._torch import as_tensor, make_generator
 from occamlab.eigenlearning._theory import _nonneg_float, reject_unexpected
 
 
@@ -66,7 +68,7 @@ class Measurement(Result):
         ax.set_xlabel("training samples n")
         ax.set_ylabel("MSE")
         ax.legend()
-        return ax
+        return readable_log_axes(ax)
 
 
 def krr_fit(K_train: torch.Tensor, y_train: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -133,11 +135,11 @@ def measure(kernel: Any, X: Any = None, y: Any = None, ns: Any = (16, 64, 256), 
     Returns:
         :class:`Measurement`.
     """
-    trials = check_positive_int(trials, "trials")
+    trials = check_int(trials, "trials", ge=1)
     ridge = _nonneg_float(ridge, "ridge")
     reject_unexpected(unexpected, "measure")
     noise_var = _nonneg_float(noise_var, "noise_var")
-    n_modes = check_positive_int(n_modes, "n_modes", minimum=0)
+    n_modes = check_int(n_modes, "n_modes", ge=0)
     g = make_generator(seed)
     sd = math.sqrt(noise_var)
     if callable(X) and not isinstance(X, torch.Tensor):
@@ -211,7 +213,7 @@ def _measure_fresh(kernel: Any, sampler: Callable, target: Any, ns: Any, trials:
     if not callable(target):
         raise TypeError("with a sampler X, y must be a target function X → values, got "
                         f"{type(target).__name__}")
-    n_test = check_positive_int(n_test, "n_test")
+    n_test = check_int(n_test, "n_test", ge=1)
     n_t = _check_ns(ns, None)
 
     def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ import torch
 
 from occamlab._check import check_real
 from occamlab._linalg import check_psd
+from occamlab._plot import readable_log_axes
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 from occamlab.eigenlearning._sums import SpectrumSums
@@ -74,7 +75,7 @@ class Prediction(Result):
         ax.set_xlabel("training samples n")
         ax.set_ylabel("MSE")
         ax.legend()
-        return ax
+        return readable_log_axes(ax)
 
 
 def _nonneg_float(x: Any, name: str) -> float:

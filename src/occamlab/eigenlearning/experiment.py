@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from occamlab._check import check_int
 from occamlab._cosine import as_cosine_function, kernel_matrix
-from occamlab._torch import as_tensor, check_positive_int
+from occamlab._torch import as_tensor
 from occamlab.eigenlearning._compare import Comparison, compare
 from occamlab.eigenlearning._measure import measure
 from occamlab.eigenlearning._theory import Prediction, predict
@@ -53,7 +54,7 @@ def domain_curves(kernel: Any, domain: str, d: int, target: dict[int, float], ns
     """
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-    d = check_positive_int(d, "d", minimum=2 if domain == "sphere" else 1)
+    d = check_int(d, "d", ge=2 if domain == "sphere" else 1)
     top = max_degree if domain == "sphere" else d
     bad = [k for k in target if k > top]
     if bad:

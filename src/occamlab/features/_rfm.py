@@ -15,9 +15,10 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from occamlab._check import check_int
 from occamlab._linalg import ridge_solve
 from occamlab._progress import track
-from occamlab._torch import as_tensor, check_positive_int
+from occamlab._torch import as_tensor
 
 __all__ = ["RFM"]
 
@@ -89,7 +90,7 @@ class RFM(BaseEstimator):
             raise ValueError(f"bandwidth must be > 0, got {self.bandwidth}")
         if self.ridge < 0:
             raise ValueError(f"ridge must be ≥ 0, got {self.ridge}")
-        check_positive_int(self.iters, "iters", minimum=0)
+        check_int(self.iters, "iters", ge=0)
         if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch.dtype, got {self.dtype!r}")
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from occamlab._check import check_instance, check_real
+from occamlab._plot import readable_log_axes
 from occamlab._result import Result
 from occamlab._torch import as_tensor, model_device_dtype
 from occamlab.kernels._empirical import empirical_ntk
@@ -211,6 +212,7 @@ class KernelEvolution(Result):
         v = self.velocity
         if np.any(v[1:] > 0):
             right.semilogy(self.steps[1:], v[1:], "^--", color="C3", label="velocity")
+            readable_log_axes(right)
         right.set_ylabel("kernel velocity (per step)")
         lines = ax.get_lines() + right.get_lines()
         ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="center right")

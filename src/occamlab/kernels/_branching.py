@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from occamlab._torch import check_positive_int
+from occamlab._check import check_int
 from occamlab.kernels._activations import Identity
 from occamlab.kernels._core import Flow, Layer, Serial, State, serial
 
@@ -51,7 +51,7 @@ class FanOut(Layer):
     """
 
     def __init__(self, n: int):
-        self.n = check_positive_int(n, "n")
+        self.n = check_int(n, "n", ge=1)
 
     def __repr__(self) -> str:
         return f"FanOut({self.n})"

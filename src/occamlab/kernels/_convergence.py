@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from occamlab._torch import as_tensor, check_positive_int
+from occamlab._check import check_int
+from occamlab._torch import as_tensor
 from occamlab.kernels._core import Serial, serial
 from occamlab.kernels._empirical import empirical_ntk
 
@@ -31,13 +32,13 @@ def finite_width_error(arch: Serial, x, widths: Sequence[int], *, seeds: int = 3
     """
     arch = serial(arch)
     x = as_tensor(x, "x", dtype=torch.float64)
-    check_positive_int(seeds, "seeds")
+    check_int(seeds, "seeds", ge=1)
     exact = arch.kernel(x).ntk
     out = []
     for w in widths:
         errs = []
         for s in range(seed, seed + seeds):
-            net = arch.network(x.shape[1:], width=check_positive_int(w, "width"), seed=s,
+            net = arch.network(x.shape[1:], width=check_int(w, "width", ge=1), seed=s,
                                dtype=torch.float64, device=x.device)
             errs.append(torch.linalg.norm(empirical_ntk(net, x) - exact) / torch.linalg.norm(exact))
         out.append(torch.stack(errs).mean())

@@ -22,17 +22,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from occamlab._check import check_choice
+from occamlab._check import check_choice, check_int
 from occamlab._cosine import check_kind
 from occamlab._progress import track
 from occamlab._result import Result
-from occamlab._torch import (
-    as_tensor,
-    batch_slices,
-    check_positive_int,
-    make_generator,
-    num_threads,
-)
+from occamlab._torch import as_tensor, batch_slices, make_generator, num_threads
 
 __all__ = ["Layer", "State", "Flow", "Serial", "serial", "KernelResult", "cosine_kernel",
            "PARAMETERIZATIONS"]
@@ -429,7 +423,7 @@ class Serial(Layer):
             per_pair = p * p if full else p
             batch_size = _auto_batch(per_pair)
         else:
-            check_positive_int(batch_size, "batch_size")
+            check_int(batch_size, "batch_size", ge=1)
         rows = list(batch_slices(n1, batch_size))
         cols = rows if x2 is None else list(batch_slices(n2, batch_size))
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))
@@ -503,14 +497,14 @@ class Serial(Layer):
         Returns:
             ``torch.nn.Sequential`` mapping (N, *in_shape) to (N, out_dim).
         """
-        width = check_positive_int(width, "width")
+        width = check_int(width, "width", ge=1)
         check_choice(parameterization, "parameterization", PARAMETERIZATIONS)
         for i, layer in enumerate(self.layers):
             if not layer.supports(parameterization):
                 raise ValueError(f"layer {i} ({layer!r}) cannot be built in "
                                  f"parameterization={parameterization!r}; only Dense and Conv "
                                  "have 'standard' and 'mup' (use parameterization='ntk')")
-        out_dim = check_positive_int(out_dim, "out_dim")
+        out_dim = check_int(out_dim, "out_dim", ge=1)
         shape = tuple(int(s) for s in in_shape)
         if len(shape) not in (1, 2, 3) or min(shape) < 1:
             raise ValueError(f"in_shape must be (d,), (C, W) or (C, H, W) of positive sizes, "
@@ -556,7 +550,7 @@ def cosine_kernel(arch: Layer, d: int, kind: str = "ntk") -> Callable[[torch.Ten
         neither end suffers the √eps error of an arccos near ±1.
     """
     check_kind(kind)
-    d = check_positive_int(d, "d")
+    d = check_int(d, "d", ge=1)
     arch = serial(arch)
     shape = arch.out_shape((d,))
     if len(shape) != 1:

@@ -32,17 +32,10 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
+from occamlab._check import check_int
 from occamlab._modules import Capture, check_eval_mode, find_submodule
 from occamlab._progress import track
-from occamlab._torch import (
-    as_tensor,
-    batch_slices,
-    call,
-    check_positive_int,
-    jvp,
-    model_device_dtype,
-    trainable_params,
-)
+from occamlab._torch import as_tensor, batch_slices, call, jvp, model_device_dtype, trainable_params
 from occamlab.kernels._empirical_layerwise import (
     Step,
     dense_contract,
@@ -118,20 +111,10 @@ def _output_size(model: nn.Module, x: torch.Tensor, name: str = "x1") -> int:
 
 def _activation_size(model: nn.Module, x: torch.Tensor) -> int:
     """Elements of all intermediate outputs for one sample (what forward mode carries along)."""
-    total = 0
-
-    def hook(m: nn.Module, args: Any, y: Any) -> None:
-        nonlocal total
-        if isinstance(y, torch.Tensor):
-            total += y[0].numel() if y.ndim else 1
-
-    hooks = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
+    with Capture({str(i): m for i, m in enumerate(model.modules())}) as cap, torch.no_grad():
+        model(x[:1])
+    total = sum(y[0].numel() if y.ndim else 1 for outs in cap.outputs.values() for y in outs
+                if isinstance(y, torch.Tensor))
     return max(total, 1)
 
 
@@ -296,7 +279,7 @@ def empirical_ntk(model: nn.Module, x1: Any, x2: Any = None, *, method: str = "a
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size", ge=1)
     params = trainable_params(model)
     a, b, home = _prepare_pair(model, x1, x2)
     out = _output_size(model, a)
@@ -391,7 +374,7 @@ def empirical_nngp(model: nn.Module, x1: Any, x2: Any = None, *,
     _check_model(model)
     check_eval_mode(model, "the empirical NNGP")
     if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size", ge=1)
     a, b, home = _prepare_pair(model, x1, x2)
     _output_size(model, a)
     module = _find_layer(model, layer, a[:1])

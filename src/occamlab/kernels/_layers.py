@@ -21,20 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from occamlab._check import check_real
 from occamlab.kernels._core import Flow, Layer, State
 
 __all__ = ["Dense", "Conv", "Flatten", "GlobalAvgPool"]
 
 _PADDINGS = ("same", "circular", "valid")
-
-
-def _check_std(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
-    return value
 
 
 def _randn(shape, generator, dtype, device, std: float = 1.0) -> nn.Parameter:
@@ -88,8 +80,8 @@ class Dense(Layer):
     """
 
     def __init__(self, w_std: float = 1.0, b_std: float = 0.0):
-        self.w_std = _check_std(w_std, "w_std")
-        self.b_std = _check_std(b_std, "b_std")
+        self.w_std = check_real(w_std, "w_std", ge=0)
+        self.b_std = check_real(b_std, "b_std", ge=0)
 
     def __repr__(self) -> str:
         return f"Dense(w_std={self.w_std:g}, b_std={self.b_std:g})"
@@ -220,8 +212,8 @@ class Conv(Layer):
         if padding not in _PADDINGS:
             raise ValueError(f"padding must be one of {_PADDINGS}, got {padding!r}")
         self.filter_size, self.padding = sizes, padding
-        self.w_std = _check_std(w_std, "w_std")
-        self.b_std = _check_std(b_std, "b_std")
+        self.w_std = check_real(w_std, "w_std", ge=0)
+        self.b_std = check_real(b_std, "b_std", ge=0)
 
     def __repr__(self) -> str:
         fs = self.filter_size[0] if len(self.filter_size) == 1 else self.filter_size

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from occamlab._torch import check_positive_int
+from occamlab._check import check_int
 from occamlab.kernels._activations import Activation
 from occamlab.kernels._activations import activation as _get_activation
 from occamlab.kernels._core import Serial, serial
@@ -26,7 +26,7 @@ def mlp(depth: int, activation: str | Activation = "relu", w_std: float = 1.0,
     Returns:
         ``serial(Dense, act, ..., Dense, act, Dense)``.
     """
-    depth = check_positive_int(depth, "depth")
+    depth = check_int(depth, "depth", ge=1)
     act = _get_activation(activation)
     layers = []
     for _ in range(depth):

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from occamlab._check import check_instance, check_int, check_real
+from occamlab._modules import Capture
+from occamlab._plot import readable_log_axes
 from occamlab._result import Result
 from occamlab._torch import as_tensor, model_device_dtype
 
@@ -102,14 +104,7 @@ class CoordinateCheck(Result):
         ax.set_ylabel("mean |h_t − h_0|" if what == "change" else "mean |h|")
         ax.set_title(f"coordinate check, step {step % self.activation.shape[1]}")
         ax.legend(fontsize=7)
-        return ax
-
-
-def _recorder(seen: dict[str, torch.Tensor], name: str) -> Callable:
-    def hook(module: nn.Module, args: Any, out: Any) -> None:
-        if isinstance(out, torch.Tensor):
-            seen[name] = out.detach()
-    return hook
+        return readable_log_axes(ax)
 
 
 def _mse(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -161,20 +156,19 @@ def coordinate_check(make_net: Callable[[int], nn.Module], widths: Sequence[int]
         y = as_tensor(data[1], "y", dtype=dtype, device=device)
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"y has {y.shape[0]} rows but x has {x.shape[0]}")
-        leaves = [(k, m) for k, m in net.named_modules() if not list(m.children())]
-        seen: dict[str, torch.Tensor] = {}
-        hooks = [m.register_forward_hook(_recorder(seen, k)) for k, m in leaves]
+        leaves = {k: m for k, m in net.named_modules() if not list(m.children())}
         opt = torch.optim.SGD(mup_param_groups(net, lr))
         first, a_w, c_w, l_w = None, [], [], []
-        try:
+        with Capture(leaves) as cap:
             for step in range(steps + 1):
-                seen.clear()
+                cap.reset()
                 opt.zero_grad()
                 value = loss(net(x), y)
-                order = list(seen)  # call order
+                seen = {k: out[-1].detach() for k, out in cap.outputs.items()
+                        if out and isinstance(out[-1], torch.Tensor)}
                 if first is None:
-                    first, names = {k: v.clone() for k, v in seen.items()}, order
-                elif order != names:
+                    first, names = {k: v.clone() for k, v in seen.items()}, list(seen)
+                elif list(seen) != names:
                     raise ValueError("the network calls different modules at different steps")
                 a_w.append([float(seen[k].abs().mean()) for k in names])
                 c_w.append([float((seen[k] - first[k]).abs().mean()) for k in names])
@@ -182,9 +176,6 @@ def coordinate_check(make_net: Callable[[int], nn.Module], widths: Sequence[int]
                 if step < steps:
                     value.backward()
                     opt.step()
-        finally:
-            for h in hooks:
-                h.remove()
         acts.append(a_w)
         changes.append(c_w)
         losses.append(l_w)

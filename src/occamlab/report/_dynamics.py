@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from occamlab import kernels as K
+from occamlab._plot import readable_log_axes
 from occamlab._torch import num_threads
 from occamlab.kernels import predict
 from occamlab.report._page import Section
@@ -80,6 +81,7 @@ def _learning_curve(sec: Section, study) -> None:
     ax.plot(steps_ax, net[:, 0], "o", color="C0", label=f"trained, width {width}: train")
     ax.plot(steps_ax, net[:, 1], "s", color="C3", label=f"trained, width {width}: test")
     ax.set_xscale("log")
+    readable_log_axes(ax)
     ax.set_xlabel("gradient-descent step (step 0 drawn at 0.7)")
     ax.set_ylabel("MSE (one-hot targets)")
     ax.legend(fontsize=7)

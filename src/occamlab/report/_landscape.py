@@ -75,7 +75,7 @@ def section(sec: Section, study: Study) -> None:
                   "value": f"{tr.mean:.4g} ± {tr.se:.2g}"},
                  {"quantity": "Lanczos products for the top 5", "value": top.matvecs}],
               caption="Hessian spectrum of the trained MLP (Lanczos, full reorthogonalization; "
-                      "residuals ≤ 1e-6·‖H‖)")
+                      "eigenvalue error bounds ≤ 1e-6·‖H‖)")
     neg = float((ds.weights * (ds.nodes < -1e-3 * float(top.values[0]))).sum(1).mean())
     lam1, lam5, lam_min = float(top.values[0]), float(top.values[4]), float(low.values[0])
     outliers = lam1 / max(abs(tr.mean / p), 1e-300)

@@ -21,7 +21,7 @@ from itertools import combinations
 
 import numpy as np
 
-from occamlab._torch import check_positive_int
+from occamlab._check import check_int
 
 __all__ = ["regular", "normal_crossing", "reduced_rank", "deep_linear"]
 
@@ -35,7 +35,7 @@ def regular(d: int) -> float:
     Returns:
         d/2 (Watanabe 2009, §1.4 / Thm 6.x: BIC's (d/2)·log n is F_n's complexity term).
     """
-    d = check_positive_int(d, "d")
+    d = check_int(d, "d", ge=1)
     return d / 2.0
 
 
@@ -65,7 +65,7 @@ def normal_crossing(k: Sequence[int], h: Sequence[int] | None = None) -> float:
 
 
 def _check_dims(names: Sequence[str], values: Sequence[int]) -> list[int]:
-    return [check_positive_int(v, n) for n, v in zip(names, values, strict=True)]
+    return [check_int(v, n, ge=1) for n, v in zip(names, values, strict=True)]
 
 
 def reduced_rank(M: int, H: int, N: int, r: int) -> float:  # noqa: N803 (the paper's names)

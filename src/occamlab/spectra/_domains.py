@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._check import check_int
 from occamlab._cosine import as_cosine_function, evaluate_cosine
 from occamlab._harmonics import gegenbauer, harmonic_multiplicity
 from occamlab._linalg import check_psd
-from occamlab._torch import check_positive_int
 from occamlab.spectra._spectrum import Spectrum
 
 
@@ -50,10 +50,10 @@ def sphere(kernel: Any, d: int, max_degree: int = 20, *, kind: str = "ntk",
     Returns:
         :class:`Spectrum` with ``domain="sphere"``, one level per degree 0..max_degree.
     """
-    d = check_positive_int(d, "d", minimum=2)
-    max_degree = check_positive_int(max_degree, "max_degree", minimum=0)
-    n_quad = max(1000, 8 * max_degree) if n_quad is None else check_positive_int(n_quad,
-                                                                                  "n_quad")
+    d = check_int(d, "d", ge=2)
+    max_degree = check_int(max_degree, "max_degree", ge=0)
+    n_quad = max(1000, 8 * max_degree) if n_quad is None else check_int(n_quad,
+                                                                                  "n_quad", ge=1)
     fn = as_cosine_function(kernel, d, kind)
     t_np, w_np = _gauss_gegenbauer(n_quad, d)
     t, w = torch.from_numpy(t_np), torch.from_numpy(w_np)
@@ -88,7 +88,7 @@ def hypercube(kernel: Any, d: int, *, kind: str = "ntk", target_power: Any = Non
     Returns:
         :class:`Spectrum` with ``domain="hypercube"``.
     """
-    d = check_positive_int(d, "d")
+    d = check_int(d, "d", ge=1)
     fn = as_cosine_function(kernel, d, kind)
     h = torch.arange(d + 1, dtype=torch.float64)
     Kh = evaluate_cosine(fn, 1 - 2 * h / d).tolist()
@@ -123,7 +123,7 @@ def circle(kernel: Any, M: int, *, kind: str = "ntk", target_power: Any = None) 
     Returns:
         :class:`Spectrum` with ``domain="circle"``, eigenvalues already divided by M.
     """
-    M = check_positive_int(M, "M")
+    M = check_int(M, "M", ge=1)
     fn = as_cosine_function(kernel, 2, kind)
     j = torch.arange(M, dtype=torch.float64)
     row = evaluate_cosine(fn, torch.cos(2 * math.pi * j / M))

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from occamlab._check import check_int
 from occamlab._linalg import check_kernel_matrix, check_psd, eigh
-from occamlab._torch import as_tensor, check_positive_int, make_generator
+from occamlab._torch import as_tensor, make_generator
 from occamlab.spectra._spectrum import Spectrum
 
 METHODS = ("randomized", "lanczos")
@@ -111,14 +112,14 @@ def from_kernel(K_pool: Any, y_pool: Any = None, top_k: int | None = None, *,
         w, U = w.flip(0), U.flip(1)
         w = check_psd(w, "K_pool", float(w[0]), M, K.dtype)
     else:
-        top_k = check_positive_int(top_k, "top_k")
+        top_k = check_int(top_k, "top_k", ge=1)
         if method == "lanczos":
             w, U = _lanczos(K, top_k)
         else:
-            p = max(20, top_k // 4) if oversample is None else check_positive_int(
-                oversample, "oversample", minimum=0)
-            w, U = _randomized(K, top_k, n_iter=check_positive_int(n_iter, "n_iter",
-                                                                   minimum=0),
+            p = max(20, top_k // 4) if oversample is None else check_int(
+                oversample, "oversample", ge=0)
+            w, U = _randomized(K, top_k, n_iter=check_int(n_iter, "n_iter",
+                                                                   ge=0),
                                oversample=p, generator=make_generator(seed))
         w = check_psd(w, "K_pool", float(w[0]), M, K.dtype)
     lam = w / M

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from occamlab._plot import readable_log_axes
 from occamlab._result import Result
 from occamlab._torch import as_tensor
 
@@ -91,7 +92,8 @@ class Spectrum(Result):
             label: legend label of the curves (to overlay several spectra on the same Axes).
 
         Returns:
-            the matplotlib Figure.
+            the Axes: one, or the pair ``[eigenvalues, cumulative power]`` when two panels are
+            drawn.
         """
         import matplotlib.pyplot as plt
 
@@ -121,8 +123,9 @@ class Spectrum(Result):
             axes[1].set_ylabel("cumulative target power")
             axes[1].set_ylim(0, 1.02)
             axes[1].set_title("target power in the top modes")
-        if label is not None:
-            for a in axes:
+        for a in axes:
+            readable_log_axes(a)
+            if label is not None:
                 a.legend(fontsize=8)
         fig.tight_layout()
-        return fig
+        return axes[0] if len(axes) == 1 else axes

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from occamlab._check import check_int
 from occamlab._result import Result
-from occamlab._torch import check_positive_int
 
 
 @dataclass(frozen=True, repr=False)
@@ -56,8 +56,8 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, *, seed: int = 42,
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
-    check_positive_int(n_train, "n_train")
-    check_positive_int(n_test, "n_test")
+    check_int(n_train, "n_train", ge=1)
+    check_int(n_test, "n_test", ge=1)
     args = get_dataset_args()
     args.num_samples = n_train + n_test
     args.train_split = n_train / (n_train + n_test)

@@ -12,8 +12,9 @@ import math
 
 import torch
 
+from occamlab._check import check_int
 from occamlab._harmonics import gegenbauer, harmonic_multiplicity
-from occamlab._torch import as_tensor, check_positive_int, make_generator
+from occamlab._torch import as_tensor, make_generator
 
 __all__ = ["sphere_points", "cube_points", "gegenbauer", "sphere_harmonic", "parity",
            "harmonic_multiplicity"]
@@ -33,8 +34,8 @@ def sphere_points(n: int, d: int, *, seed: int | None = None,
     Returns:
         (n, d) tensor with every row of norm √d.
     """
-    check_positive_int(n, "n")
-    check_positive_int(d, "d", minimum=2)
+    check_int(n, "n", ge=1)
+    check_int(d, "d", ge=2)
     g = make_generator(seed, generator)
     x = torch.randn(n, d, generator=g, dtype=dtype)
     return x * (math.sqrt(d) / x.norm(dim=1, keepdim=True))
@@ -44,8 +45,8 @@ def cube_points(n: int, d: int, *, seed: int | None = None,
                 generator: torch.Generator | None = None,
                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``n`` vertices of {-1, 1}^d drawn uniformly (with replacement): an (n, d) tensor."""
-    check_positive_int(n, "n")
-    check_positive_int(d, "d")
+    check_int(n, "n", ge=1)
+    check_int(d, "d", ge=1)
     g = make_generator(seed, generator)
     return torch.randint(0, 2, (n, d), generator=g).to(dtype) * 2 - 1
 
@@ -67,7 +68,7 @@ def sphere_harmonic(x: torch.Tensor, degree: int, *, direction: torch.Tensor | N
         (n,) target values.
     """
     x = as_tensor(x, "x", ndim=2)
-    degree = check_positive_int(degree, "degree", minimum=0)
+    degree = check_int(degree, "degree", ge=0)
     d = x.shape[1]
     if direction is None:
         e = torch.zeros(d, dtype=x.dtype, device=x.device)
@@ -89,7 +90,7 @@ def parity(x: torch.Tensor, degree: int) -> torch.Tensor:
     the cube.
     """
     x = as_tensor(x, "x", ndim=2)
-    degree = check_positive_int(degree, "degree", minimum=0)
+    degree = check_int(degree, "degree", ge=0)
     if degree > x.shape[1]:
         raise ValueError(f"degree must be ≤ d = {x.shape[1]}, got {degree}")
     return x[:, :degree].prod(dim=1) if degree else torch.ones_like(x[:, 0])

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from occamlab._check import type_error, value_error
+from occamlab._check import check_int, type_error, value_error
 from occamlab._result import Result
-from occamlab._torch import check_positive_int, make_generator
+from occamlab._torch import make_generator
 
 __all__ = ["Teacher", "linear_teacher", "reduced_rank_teacher", "deep_linear_teacher",
            "deep_linear_network", "gaussian_nll"]
@@ -108,8 +108,8 @@ def linear_teacher(n: int, d: int, *, out_dim: int = 1, noise: float = 1.0, seed
     Returns:
         A :class:`Teacher`; a linear student has d·N parameters and λ = d·N/2.
     """
-    n, d = check_positive_int(n, "n"), check_positive_int(d, "d")
-    out_dim = check_positive_int(out_dim, "out_dim")
+    n, d = check_int(n, "n", ge=1), check_int(d, "d", ge=1)
+    out_dim = check_int(out_dim, "out_dim", ge=1)
     noise = _check_noise(noise)
     g = make_generator(seed)
     t = torch.randn(out_dim, d, generator=g, dtype=dtype)
@@ -140,8 +140,8 @@ def deep_linear_teacher(n: int, widths: Sequence[int], rank: int, *, noise: floa
     Returns:
         A :class:`Teacher`; λ = ``slt.theory.deep_linear(widths, rank)``.
     """
-    n = check_positive_int(n, "n")
-    ws = tuple(check_positive_int(w, f"widths[{i}]") for i, w in enumerate(widths))
+    n = check_int(n, "n", ge=1)
+    ws = tuple(check_int(w, f"widths[{i}]", ge=1) for i, w in enumerate(widths))
     if len(ws) < 2:
         raise ValueError(f"widths must have at least 2 entries, got {list(widths)}")
     if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= min(ws):
@@ -162,7 +162,7 @@ def deep_linear_network(widths: Sequence[int], *, seed: int = 0, init_scale: flo
         widths: [M, H₁, …, N].  seed: the seed of the initial weights.
         init_scale: entries ~ N(0, init_scale²); default 1/√fan_in.
     """
-    ws = [check_positive_int(w, f"widths[{i}]") for i, w in enumerate(widths)]
+    ws = [check_int(w, f"widths[{i}]", ge=1) for i, w in enumerate(widths)]
     if len(ws) < 2:
         raise ValueError(f"widths must have at least 2 entries, got {list(widths)}")
     g = make_generator(seed)
