@@ -52,7 +52,7 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     import matplotlib.pyplot as plt
 
     g = torch.Generator().manual_seed(study.seed)
-    n = 2000 if study.quick else 10_000
+    n = 2000 if study.quick else 4000
     x = torch.randn(n, 5, generator=g, dtype=torch.float64)
     y = x * torch.tensor(_S, dtype=torch.float64)
     steps = [20, 200, 1000, 3000] if study.quick else [10, 20, 60, 150, 250, 500, 1000, 1500,
@@ -62,7 +62,7 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     log(f"training the deep linear network ({n} rows, {max(steps)} GD steps)")
     states = _train_checkpoints(model, loss_fn, x, y, steps,
                                 torch.optim.SGD(model.parameters(), lr=0.02))
-    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=8000)
+    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=6000)
     log(f"sampling the LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
@@ -111,19 +111,19 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
 def _mlp(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     import matplotlib.pyplot as plt
 
-    rows = 500 if study.quick else 2000
+    rows = 500 if study.quick else 1000
     x = study.data.x_train[:rows].flatten(1)
     y = study.data.y_train[:rows]
     torch.manual_seed(study.seed)
-    hidden = 16 if study.quick else 32
+    hidden = 16
     mlp = nn.Sequential(nn.Linear(x.shape[1], hidden, dtype=x.dtype), nn.ReLU(),
                         nn.Linear(hidden, study.data.n_classes, dtype=x.dtype))
     ce = nn.CrossEntropyLoss()
-    steps = [30, 100, 300] if study.quick else [30, 100, 300, 1000, 2000]
+    steps = [30, 100, 300] if study.quick else [30, 300, 2000]
     log(f"training the MLP ({rows} signals, {max(steps)} Adam steps)")
     states = _train_checkpoints(mlp, ce, x, y, steps, torch.optim.Adam(mlp.parameters(),
                                                                          lr=0.01))
-    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=4000)
+    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=2000)
     log(f"sampling the MLP's LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
