@@ -154,6 +154,7 @@ def _mlp(sec: Section, study: Study, log: Callable[[str], None]) -> None:
 
 def section(sec: Section, study: Study) -> None:
     log = section_log(study)
-    _dln(sec, study, log)
-    _mlp(sec, study, log)
+    with num_threads(1):  # small tensors throughout (see occamlab.report._llc.section)
+        _dln(sec, study, log)
+        _mlp(sec, study, log)
     log("MLP done")

@@ -68,6 +68,13 @@ def _row(name: str, params: int, r: slt.LLCResult, theory: str) -> dict:
 
 
 def section(sec: Section, study: Study) -> None:
+    # Every tensor here is small: on one thread no op waits at a barrier for a second thread
+    # (on a busy 2-core machine such waits made calibration 17× slower).
+    with num_threads(1):
+        _section(sec, study)
+
+
+def _section(sec: Section, study: Study) -> None:
     import matplotlib.pyplot as plt
 
     quick = study.quick
