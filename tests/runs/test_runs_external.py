@@ -58,7 +58,7 @@ def scheduler(tmp_path):
                 [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
                  "--host", "127.0.0.1", "--name", f"w{k - 1}"],
                 stdout=logs[k], stderr=subprocess.STDOUT, env=env))
-        with Client(address, timeout="60s") as c:
+        with Client(address, timeout="180s") as c:  # a loaded machine starts dask slowly
             c.wait_for_workers(2, timeout=120)
         yield address, procs[1:]
     finally:

@@ -20,10 +20,11 @@ from torch import nn
 from occamlab._result import Result
 from occamlab.slt._diagnostics import summarize_chains
 from occamlab.slt._estimate import (
-    DEFAULT_BATCH,
-    LOC_FRACTION,
     RUNAWAY,
+    auto_localization,
     auto_thin,
+    default_batch,
+    minibatch_share,
     step_for,
 )
 from occamlab.slt._llc import check_options, default_nbeta
@@ -103,7 +104,7 @@ def calibrate(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], 
         model, loss_fn, data: as for :func:`occamlab.slt.llc`.
         step_sizes: ε values; default the automatic ε of :func:`llc` times 0.1, 0.3, 1, 3, 10.
         nbetas: nβ values; default [n/log n].
-        localizations: γ values; default [1% of nβ·tr(H)/P] (as :func:`llc`).
+        localizations: γ values; default [max(0.2% of nβ·tr(H)/P, P/9)] (as :func:`llc`).
         chains: chains per grid point (≥ 1).  draws, burnin, thin: as for :func:`llc` (a fixed
             run here; burnin
             defaults to ``draws``; thin to :func:`llc`'s choice for the middle step size, so
@@ -121,20 +122,25 @@ def calibrate(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], 
     chains, draws, burnin, thin = opts["chains"], opts["draws"], opts["burnin"], opts["thin"]
     sampler, seed = opts["sampler"], opts["seed"]
     prob = prepare(model, loss_fn, data)
-    batch = check_batch(batch_size, prob.n) or min(prob.loader_batch or DEFAULT_BATCH, prob.n)
     dev = prob.w_star.device
     nbs = [default_nbeta(prob.n)] if nbetas is None else _values(nbetas, "nbetas")
+    batch = check_batch(batch_size, prob.n) or (min(prob.loader_batch, prob.n)
+                                               if prob.loader_batch
+                                               else default_batch(prob.n, nbs[0]))
     need = localizations is None or step_sizes is None or thin is None
     if need:
-        top, diag = curvature(prob.loss, prob.w_star.unsqueeze(0), prob.x, prob.y,
-                              generators=chain_generators(seed, [(0, -1)], dev))
-        top, diag = float(top[0]), float(diag[0])
+        top, diag, square, _ = (float(t[0]) for t in curvature(
+            prob.loss, prob.w_star.unsqueeze(0), prob.x, prob.y,
+            generators=chain_generators(seed, [(0, -1)], dev)))
     if localizations is None:
-        gams = [LOC_FRACTION * nbs[0] * diag if diag > 0 else 1.0]
+        gams = [auto_localization(prob.n_params)[0]]
     else:
         gams = _values(localizations, "localizations", allow_zero=True)
     if step_sizes is None:
-        base = step_for(nbs[0] * top + gams[0], sampler) if top > 0 else 1e-4
+        a_w = nbs[0] * square / diag + gams[0] if diag > 0 else math.nan
+        base = (step_for(nbs[0] * top + gams[0], a_w, sampler,
+                         minibatch_share(nbs[0], batch, prob.n))
+                if top > 0 else 1e-4)
         eps = [base * f for f in (0.1, 0.3, 1.0, 3.0, 10.0)]
     else:
         eps = _values(step_sizes, "step_sizes")

@@ -43,12 +43,12 @@ from occamlab._check import check_int
 from occamlab._result import Result
 from occamlab.slt._diagnostics import summarize_chains
 from occamlab.slt._estimate import (
-    DEFAULT_BATCH,
     RUNAWAY,
     Centres,
     Sampled,
     Settings,
     calibrate_centres,
+    default_batch,
     sample_centres,
 )
 from occamlab.slt._setup import (
@@ -205,19 +205,22 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         params: names (or module prefixes) of the parameters to sample — the weight-refined
             LLC; the others stay at w*. Default all trainable parameters.
         nbeta: inverse temperature times n; default n/log n (:func:`default_nbeta`).
-        step_size: ε (> 0), or one value per chain; default from the curvature (see
+        step_size: ε (> 0), or one value per chain; default from the curvature: the
+            regular part of λ̂ biased by at most 2.5% (:mod:`occamlab.slt._estimate`; see
             ``result.calibration``).
-        localization: γ ≥ 0; default 1% of nβ·tr(H)/P at w*.
+        localization: γ ≥ 0; default max(0.2% of nβ·tr(H)/P at w*, P/9).
         chains: C ≥ 1 chains, advanced together in one vectorized computation.
         draws: draws per chain (≥ 1), a fixed run of (burnin + draws)·thin steps. Default None:
             run until the chains' own diagnostics are met (pooled ESS ≥ 400, R̂ < 1.05,
-            |Geweke z| < 2 on the second half), doubling the run up to ``max_steps``
-            (default 400·thin) — see :mod:`occamlab.slt._estimate`.
+            |Geweke z| < 2 on the second half), starting from the relaxation time of the
+            slowest direction and doubling up to ``max_steps`` (default 8 times that
+            start, at least 400·thin) — see :mod:`occamlab.slt._estimate`.
         burnin: discarded first draws with ``draws``; default ``draws``.
         thin: sampler steps per draw; default ⌈1/(ε·a_mean)⌉ (at most 100), the relaxation time
             of a direction of mean curvature a_mean = nβ·tr(H)/P + γ. Every step's loss is
             recorded and used.
-        batch_size: rows per chain per step; default min(N, 1024) (N: full batch).
+        batch_size: rows per chain per step; default a DataLoader's batch size, else
+            min(N, ⌈nβ⌉) (N: full batch).
         max_steps: the cap of an adaptive run (``draws=None``).
         sampler: ``"sgld"``, ``"sgnht"`` or ``"rmsprop_sgld"`` (:mod:`occamlab.slt._steps`).
         seed: seed of minibatches, noise and calibration (same seed, same result).
@@ -272,15 +275,16 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
     """
     batch = check_batch(batch_size, n)
     notes = []
-    if batch is None:
-        batch = min(loader_batch or DEFAULT_BATCH, n)
-        notes.append(f"batch size {batch}" + (" (the DataLoader's)" if loader_batch else
-                                              f" = min(N, {DEFAULT_BATCH})"))
     if nbeta is None:
         nbeta = default_nbeta(n)
         notes.append(f"nβ = n/log n = {nbeta:.4g} with n = {n} rows (WBIC's β*)")
     else:
         nbeta = check_positive(nbeta, "nbeta")
+    if batch is None:
+        batch = min(loader_batch, n) if loader_batch else default_batch(n, nbeta)
+        notes.append(f"batch size {batch}" + (" (the DataLoader's)" if loader_batch else
+                                              " = min(N, ⌈nβ⌉): minibatch noise at most the "
+                                              "step's own bias"))
     if step_size is not None:
         step_size = per_chain_values(step_size, "step_size", chains)
     if localization is not None:

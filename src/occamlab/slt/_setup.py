@@ -219,8 +219,8 @@ def check_batch(batch_size: int | None, n: int) -> int | None:
 
 def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
               generators: list[torch.Generator], per_point_y: bool = False, iters: int = 20,
-              trace: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top Hessian eigenvalue and mean Hessian diagonal of L at each of K points.
+              trace: bool = True) -> tuple[torch.Tensor, ...]:
+    """Extreme eigenvalues and spectral moments of the Hessian H of L at each of K points.
 
     Arguments:
         points: (K, P) parameters.  y: targets (n, ...), or (K, n, ...) with ``per_point_y``.
@@ -228,9 +228,11 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
             the others.
 
     Returns:
-        ``(top, mean_diag)``, each (K,): |largest eigenvalue| by power iteration (``iters`` HVPs)
-        and tr(H)/P by Hutchinson's estimator with 8 Rademacher probes (NaN if ``trace`` is
-        False), on at most 1024 rows.
+        ``(top, mean_diag, mean_square, bottom)``, each (K,): |largest eigenvalue| by power
+        iteration (``iters`` HVPs); tr(H)/P and tr(H²)/P by Hutchinson's estimator with 8
+        Rademacher probes (E[zᵀHz] = tr H, E[‖Hz‖²] = tr H²); and the smallest eigenvalue by
+        power iteration on top·I − H (an upper bound on it: the Rayleigh quotient from below).
+        All on at most 1024 rows; the last three NaN if ``trace`` is False.
     """
     m = min(x.shape[0], _CURV_ROWS)
     xs, ys = x[:m], (y[:, :m] if per_point_y else y[:m])
@@ -243,15 +245,22 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
         # product gives every point's HVP at once.
         return shared_hvp(lambda u: batched(u, xs, yy).sum(), w, v)
 
-    v = torch.stack([torch.randn(p, generator=g, device=dev, dtype=dt) for g in generators])
-    top = torch.zeros(k, device=dev, dtype=dt)
-    for _ in range(iters):
-        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        hv = hvp(points, v, ys)
-        top = (hv * v).sum(dim=1).abs()
-        v = hv
+    def power(shift: torch.Tensor | None) -> torch.Tensor:
+        v = torch.stack([torch.randn(p, generator=g, device=dev, dtype=dt) for g in generators])
+        val = torch.zeros(k, device=dev, dtype=dt)
+        for _ in range(iters):
+            v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            hv = hvp(points, v, ys)
+            if shift is not None:
+                hv = shift.unsqueeze(1) * v - hv
+            val = (hv * v).sum(dim=1)
+            v = hv
+        return val
+
+    top = power(None).abs()
     if not trace:
-        return top, torch.full_like(top, float("nan"))
+        nan = torch.full_like(top, float("nan"))
+        return top, nan, nan, nan
     probes = torch.stack([torch.randint(0, 2, (8, p), generator=g, device=dev)
                           for g in generators], dim=1).to(dt) * 2 - 1  # (8, K, P)
     reps = points.unsqueeze(0).expand(8, k, p).reshape(8 * k, p)
@@ -259,4 +268,29 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
         else ys
     hz = hvp(reps, probes.reshape(8 * k, p), yy).reshape(8, k, p)
     diag = (hz * probes).sum(dim=2).mean(dim=0) / p
-    return top, diag
+    square = hz.square().sum(dim=2).mean(dim=0) / p
+    bottom = top - power(top)
+    return top, diag, square, bottom
+
+
+def gradient_noise(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+                   per_point_y: bool = False, groups: int = 8) -> torch.Tensor:
+    """tr(Σ_g)/P at each of K points: Σ_g the covariance of one row's gradient of L.
+
+    The first ≤ 1024 rows are cut into ``groups`` equal groups; group-mean gradients have
+    covariance Σ_g/r (r rows each), so tr Σ_g ≈ r·Σⱼ‖ḡⱼ − ḡ‖²/(groups − 1). Returns (K,).
+    """
+    m = min(x.shape[0], _CURV_ROWS)
+    r = m // groups
+    if r < 1:
+        return torch.full((points.shape[0],), float("nan"), device=points.device,
+                          dtype=points.dtype)
+    xs = x[:r * groups].reshape(groups, r, *x.shape[1:])
+    if per_point_y:
+        ys = y[:, :r * groups].reshape(y.shape[0], groups, r, *y.shape[2:])
+    else:
+        ys = y[:r * groups].reshape(groups, r, *y.shape[1:])
+    per_group = vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
+    g = vmap(per_group, in_dims=(0, None, 0 if per_point_y else None))(points, xs, ys)
+    dev = g - g.mean(dim=1, keepdim=True)  # (K, groups, P)
+    return r * dev.square().sum(dim=(1, 2)) / (groups - 1) / points.shape[1]
