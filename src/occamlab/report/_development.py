@@ -62,7 +62,7 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     log(f"training the deep linear network ({n} rows, {max(steps)} GD steps)")
     states = _train_checkpoints(model, loss_fn, x, y, steps,
                                 torch.optim.SGD(model.parameters(), lr=0.02))
-    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=6000)
+    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=20_000)
     log(f"sampling the LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
@@ -111,7 +111,7 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
 def _mlp(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     import matplotlib.pyplot as plt
 
-    rows = 500 if study.quick else 1000
+    rows = 500 if study.quick else 2000
     x = study.data.x_train[:rows].flatten(1)
     y = study.data.y_train[:rows]
     torch.manual_seed(study.seed)
@@ -119,11 +119,11 @@ def _mlp(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     mlp = nn.Sequential(nn.Linear(x.shape[1], hidden, dtype=x.dtype), nn.ReLU(),
                         nn.Linear(hidden, study.data.n_classes, dtype=x.dtype))
     ce = nn.CrossEntropyLoss()
-    steps = [30, 100, 300] if study.quick else [30, 300, 2000]
+    steps = [30, 100, 300] if study.quick else [30, 100, 300, 1000, 2000]
     log(f"training the MLP ({rows} signals, {max(steps)} Adam steps)")
     states = _train_checkpoints(mlp, ce, x, y, steps, torch.optim.Adam(mlp.parameters(),
                                                                          lr=0.01))
-    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=2000)
+    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=8000)
     log(f"sampling the MLP's LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
