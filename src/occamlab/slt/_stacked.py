@@ -12,9 +12,11 @@ independent, so ∂(Σ_c L_c)/∂W_c = ∇L_c):
     δ_L = ∂L/∂h_L,   δ ← δ ⊙ σ_l′(z_l),   ∂L/∂W_l = δᵀ·h_{l−1},   ∂L/∂b_l = Σ_rows δ,
     δ ← δ·W_l.
 
-Only the loss itself (the user's ``loss_fn``, per chain) goes through autograd. At this size a
-step is per-op overhead, and this path issues about three tensor operations per layer instead of
-vmap's and the autograd engine's dozens. Any other model uses the general vmapped path of
+Only the loss itself (the user's ``loss_fn``, per chain) goes through autograd, and not even that
+for ``MSELoss``, ``CrossEntropyLoss`` and :func:`occamlab.tasks.gaussian_nll`, whose values and
+gradients with respect to the outputs are written in closed form (:func:`_closed_form`). At
+this size a step is per-op overhead, and this path issues about three tensor operations per layer
+instead of vmap's and the autograd engine's dozens. Any other model uses the general vmapped path of
 :mod:`occamlab.slt._samplers`; both give the same numbers up to float rounding.
 """
 
