@@ -80,8 +80,6 @@ def _section(sec: Section, study: Study) -> None:
     quick = study.quick
     log = section_log(study)
 
-    # Full mode: the library's defaults (the run stops at its diagnostics' targets), capped so
-    # the section keeps its time budget; a capped run says so in its diagnostics.
     # Full mode: the library's defaults (each run stops at its diagnostics' targets); the deep
     # linear network's run is capped for the section's time budget (a capped run says so).
     kw = dict(draws=40, thin=5) if quick else {}
