@@ -219,7 +219,7 @@ def check_batch(batch_size: int | None, n: int) -> int | None:
 
 def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
               generators: list[torch.Generator], per_point_y: bool = False, iters: int = 20,
-              trace: bool = True) -> tuple[torch.Tensor, ...]:
+              trace: bool = True, lowest: bool = True) -> tuple[torch.Tensor, ...]:
     """Extreme eigenvalues and spectral moments of the Hessian H of L at each of K points.
 
     Arguments:
@@ -232,7 +232,8 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
         iteration (``iters`` HVPs); tr(H)/P and tr(H²)/P by Hutchinson's estimator with 8
         Rademacher probes (E[zᵀHz] = tr H, E[‖Hz‖²] = tr H²); and the smallest eigenvalue by
         power iteration on top·I − H (an upper bound on it: the Rayleigh quotient from below).
-        All on at most 1024 rows; the last three NaN if ``trace`` is False.
+        All on at most 1024 rows; the last three NaN if ``trace`` is False, the last if
+        ``lowest`` is.
     """
     m = min(x.shape[0], _CURV_ROWS)
     xs, ys = x[:m], (y[:, :m] if per_point_y else y[:m])
@@ -269,7 +270,7 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
     hz = hvp(reps, probes.reshape(8 * k, p), yy).reshape(8, k, p)
     diag = (hz * probes).sum(dim=2).mean(dim=0) / p
     square = hz.square().sum(dim=2).mean(dim=0) / p
-    bottom = top - power(top)
+    bottom = top - power(top) if lowest else torch.full_like(top, float("nan"))
     return top, diag, square, bottom
 
 
