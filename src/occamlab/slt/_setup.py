@@ -286,12 +286,9 @@ def gradient_noise(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: tor
     if r < 1:
         return torch.full((points.shape[0],), float("nan"), device=points.device,
                           dtype=points.dtype)
-    xs = x[:r * groups].reshape(groups, r, *x.shape[1:])
-    if per_point_y:
-        ys = y[:, :r * groups].reshape(y.shape[0], groups, r, *y.shape[2:])
-    else:
-        ys = y[:r * groups].reshape(groups, r, *y.shape[1:])
-    per_group = vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
-    g = vmap(per_group, in_dims=(0, None, 0 if per_point_y else None))(points, xs, ys)
+    per_point = vmap(torch.func.grad(loss), in_dims=(0, None, 0 if per_point_y else None))
+    g = torch.stack([per_point(points, x[j * r:(j + 1) * r],
+                               y[:, j * r:(j + 1) * r] if per_point_y else y[j * r:(j + 1) * r])
+                     for j in range(groups)], dim=1)  # (K, groups, P)
     dev = g - g.mean(dim=1, keepdim=True)  # (K, groups, P)
     return r * dev.square().sum(dim=(1, 2)) / (groups - 1) / points.shape[1]
