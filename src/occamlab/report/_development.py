@@ -11,6 +11,7 @@ an MLP on MNIST-1D, with the library's own diagnostics.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 
 from occamlab import slt
 from occamlab._torch import num_threads
+from occamlab.report._llc import section_log, why_failed
 from occamlab.report._page import Section
 from occamlab.report._study import Study
 from occamlab.tasks import deep_linear_network, gaussian_nll
@@ -46,24 +48,28 @@ def _rank(loss: float) -> int | None:
     return None
 
 
-def _dln(sec: Section, study: Study) -> None:
+def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     import matplotlib.pyplot as plt
 
     g = torch.Generator().manual_seed(study.seed)
-    n = 2000 if study.quick else 10_000
+    n = 2000 if study.quick else 4000
     x = torch.randn(n, 5, generator=g, dtype=torch.float64)
     y = x * torch.tensor(_S, dtype=torch.float64)
     steps = [20, 200, 1000, 3000] if study.quick else [10, 20, 60, 150, 250, 500, 1000, 1500,
                                                       2500, 3000]
     model = deep_linear_network([5, 3, 3, 5], seed=study.seed, init_scale=0.05)
     loss_fn = gaussian_nll(1.0)
+    log(f"training the deep linear network ({n} rows, {max(steps)} GD steps)")
     states = _train_checkpoints(model, loss_fn, x, y, steps,
                                 torch.optim.SGD(model.parameters(), lr=0.02))
-    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=8000)
+    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=6000)
+    log(f"sampling the LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
         traj = slt.trajectory((model, states), loss_fn, (x, y), steps=steps, relabel=True,
                               seed=study.seed, progress=False, **kw)
+    log("deep linear network: sampler steps per checkpoint "
+        + ", ".join(str(r.traces.shape[1]) for r in traj.results))
     ranks = [_rank(v) for v in traj.loss]
     theory = np.array([slt.theory.deep_linear([5, 3, 3, 5], r) if r is not None else np.nan
                        for r in ranks])
@@ -102,21 +108,23 @@ def _dln(sec: Section, study: Study) -> None:
                "circles), training loss (grey, right axis); stages shaded (A blue, B orange).")
 
 
-def _mlp(sec: Section, study: Study) -> None:
+def _mlp(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     import matplotlib.pyplot as plt
 
-    rows = 500 if study.quick else 2000
+    rows = 500 if study.quick else 1000
     x = study.data.x_train[:rows].flatten(1)
     y = study.data.y_train[:rows]
     torch.manual_seed(study.seed)
-    hidden = 16 if study.quick else 32
+    hidden = 16
     mlp = nn.Sequential(nn.Linear(x.shape[1], hidden, dtype=x.dtype), nn.ReLU(),
                         nn.Linear(hidden, study.data.n_classes, dtype=x.dtype))
     ce = nn.CrossEntropyLoss()
-    steps = [30, 100, 300] if study.quick else [30, 100, 300, 1000, 2000]
+    steps = [30, 100, 300] if study.quick else [30, 300, 2000]
+    log(f"training the MLP ({rows} signals, {max(steps)} Adam steps)")
     states = _train_checkpoints(mlp, ce, x, y, steps, torch.optim.Adam(mlp.parameters(),
                                                                          lr=0.01))
-    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=4000)
+    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=2000)
+    log(f"sampling the MLP's LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
         traj = slt.trajectory((mlp, states), ce, (x, y), steps=steps, seed=study.seed,
@@ -132,6 +140,8 @@ def _mlp(sec: Section, study: Study) -> None:
         sec.text("Diagnostics failed at step(s) " + ", ".join(str(s) for s, _ in bad) + ": " +
                  "; ".join(r.warnings[0] for _, r in bad[:3]) + " — those estimates are not "
                  "to be trusted as they stand.", note=True)
+        for s, r in bad:
+            sec.text(f"Step {s}: {why_failed(r)}.", note=True)
     else:
         sec.text("Every estimate passed the library's diagnostics (R̂ < 1.1, stabilized, no "
                  "divergent chain).")
@@ -143,5 +153,8 @@ def _mlp(sec: Section, study: Study) -> None:
 
 
 def section(sec: Section, study: Study) -> None:
-    _dln(sec, study)
-    _mlp(sec, study)
+    log = section_log(study)
+    with num_threads(1):  # small tensors throughout (see occamlab.report._llc.section)
+        _dln(sec, study, log)
+        _mlp(sec, study, log)
+    log("MLP done")

@@ -1,8 +1,10 @@
 """The vectorized driver of stochastic-gradient MCMC: many chains advanced in one computation.
 
 Chains are rows of one tensor of flattened parameters, shape (C, P). Every step evaluates all
-chains' minibatch losses and gradients in one computation (``torch.func.vmap`` over
-``functional_call``), each chain on its own minibatch. The target is the localized, tempered
+chains' minibatch losses and gradients in one computation, each chain on its own minibatch:
+batched matrix products for a Sequential of Linear layers and pointwise activations
+(:mod:`occamlab.slt._stacked`), ``torch.func.vmap`` over ``functional_call`` and one backward
+for any other model. The target is the localized, tempered
 posterior of Lau et al. (arXiv 2308.12108, eq. 6):
 
     p(w) ∝ exp(−nβ·L_n(w) − (γ/2)·‖w − w*‖²),
@@ -147,7 +149,7 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
                groups: torch.Tensor | None = None, state: ChainState | None = None,
                record_every: int | None = None, progress: bool = False,
                description: str = "sampling") -> ChainRun:
-    """Advance ``chains`` chains for ``steps`` steps, all in one vmap per step.
+    """Advance ``chains`` chains for ``steps`` steps, all in one batched computation per step.
 
     Arguments:
         loss: ``loss(w (P,), x_batch, y_batch) -> scalar`` (see :func:`make_loss`).
