@@ -62,3 +62,19 @@ def test_gradient_noise_is_the_hessian_for_a_well_specified_model_and_zero_witho
     assert abs(rho - 1) < 3 * math.sqrt(2 / 56), rho
     exact = (x @ w.T).detach()
     assert float(gradient_noise(loss, w, x, exact)[0]) == pytest.approx(0, abs=1e-20)
+
+
+def test_gradient_noise_of_a_loss_that_ignores_the_rows_is_zero():
+    # Every row gives the same gradient when the output does not depend on the inputs (the
+    # normal-crossing "models" of test_slt_llc): Σ_g = 0 exactly.
+    from _slt_helpers import Crossing
+
+    from occamlab._torch import trainable_params
+    from occamlab.slt._samplers import make_loss
+
+    model = Crossing((1, 2))
+    loss = make_loss(model, nn.MSELoss(), trainable_params(model))
+    x = torch.zeros(8, 1, dtype=torch.float64)
+    w = torch.tensor([[0.3, -0.2], [1.0, 0.5]], dtype=torch.float64)
+    assert torch.equal(gradient_noise(loss, w, x, torch.zeros_like(x)), torch.zeros(2,
+                                                                                   dtype=w.dtype))

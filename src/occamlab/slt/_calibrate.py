@@ -102,9 +102,10 @@ def calibrate(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], 
 
     Arguments:
         model, loss_fn, data: as for :func:`occamlab.slt.llc`.
-        step_sizes: ε values; default the automatic ε of :func:`llc` times 0.1, 0.3, 1, 3, 10.
+        step_sizes: ε values; default the automatic ε of :func:`llc` (at w*, with ρ = 1: no
+            pilot runs) times 0.1, 0.3, 1, 3, 10.
         nbetas: nβ values; default [n/log n].
-        localizations: γ values; default [max(0.2% of nβ·tr(H)/P, P/9)] (as :func:`llc`).
+        localizations: γ values; default [P/9] (as :func:`llc`).
         chains: chains per grid point (≥ 1).  draws, burnin, thin: as for :func:`llc` (a fixed
             run here; burnin
             defaults to ``draws``; thin to :func:`llc`'s choice for the middle step size, so

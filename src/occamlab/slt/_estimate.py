@@ -206,7 +206,7 @@ def _pilot_step(c: Centres, rows: list[int], top: list[float], weighted: list[fl
         measure = rnd == 0 and sampler == "sgld"
         tops, diag, _, _ = curvature(c.loss, torch.nan_to_num(finals), c.x, yy,
                                      generators=curv_gens, per_point_y=c.per_centre_y,
-                                     trace=measure)
+                                     trace=measure, lowest=False)
         tops = tops.reshape(len(todo), chains).max(dim=1).values.tolist()
         if measure:
             sig = gradient_noise(c.loss, torch.nan_to_num(finals), c.x, yy,

@@ -208,7 +208,8 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         step_size: ε (> 0), or one value per chain; default from the curvature: the
             regular part of λ̂ biased by at most 2.5% (:mod:`occamlab.slt._estimate`; see
             ``result.calibration``).
-        localization: γ ≥ 0; default max(0.2% of nβ·tr(H)/P at w*, P/9).
+        localization: γ ≥ 0; default P/9 (P sampled parameters: E‖w − w*‖² ≤ 9 in the
+            directions the loss does not confine).
         chains: C ≥ 1 chains, advanced together in one vectorized computation.
         draws: draws per chain (≥ 1), a fixed run of (burnin + draws)·thin steps. Default None:
             run until the chains' own diagnostics are met (pooled ESS ≥ 400, R̂ < 1.05,

@@ -219,7 +219,7 @@ def check_batch(batch_size: int | None, n: int) -> int | None:
 
 def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
               generators: list[torch.Generator], per_point_y: bool = False, iters: int = 20,
-              trace: bool = True) -> tuple[torch.Tensor, ...]:
+              trace: bool = True, lowest: bool = True) -> tuple[torch.Tensor, ...]:
     """Extreme eigenvalues and spectral moments of the Hessian H of L at each of K points.
 
     Arguments:
@@ -232,7 +232,8 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
         iteration (``iters`` HVPs); tr(H)/P and tr(H²)/P by Hutchinson's estimator with 8
         Rademacher probes (E[zᵀHz] = tr H, E[‖Hz‖²] = tr H²); and the smallest eigenvalue by
         power iteration on top·I − H (an upper bound on it: the Rayleigh quotient from below).
-        All on at most 1024 rows; the last three NaN if ``trace`` is False.
+        All on at most 1024 rows; the last three NaN if ``trace`` is False, the last if
+        ``lowest`` is.
     """
     m = min(x.shape[0], _CURV_ROWS)
     xs, ys = x[:m], (y[:, :m] if per_point_y else y[:m])
@@ -269,7 +270,7 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
     hz = hvp(reps, probes.reshape(8 * k, p), yy).reshape(8, k, p)
     diag = (hz * probes).sum(dim=2).mean(dim=0) / p
     square = hz.square().sum(dim=2).mean(dim=0) / p
-    bottom = top - power(top)
+    bottom = top - power(top) if lowest else torch.full_like(top, float("nan"))
     return top, diag, square, bottom
 
 
@@ -285,12 +286,9 @@ def gradient_noise(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: tor
     if r < 1:
         return torch.full((points.shape[0],), float("nan"), device=points.device,
                           dtype=points.dtype)
-    xs = x[:r * groups].reshape(groups, r, *x.shape[1:])
-    if per_point_y:
-        ys = y[:, :r * groups].reshape(y.shape[0], groups, r, *y.shape[2:])
-    else:
-        ys = y[:r * groups].reshape(groups, r, *y.shape[1:])
-    per_group = vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
-    g = vmap(per_group, in_dims=(0, None, 0 if per_point_y else None))(points, xs, ys)
+    per_point = vmap(torch.func.grad(loss), in_dims=(0, None, 0 if per_point_y else None))
+    g = torch.stack([per_point(points, x[j * r:(j + 1) * r],
+                               y[:, j * r:(j + 1) * r] if per_point_y else y[j * r:(j + 1) * r])
+                     for j in range(groups)], dim=1)  # (K, groups, P)
     dev = g - g.mean(dim=1, keepdim=True)  # (K, groups, P)
     return r * dev.square().sum(dim=(1, 2)) / (groups - 1) / points.shape[1]
