@@ -55,8 +55,9 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     n = 2000 if study.quick else 4000
     x = torch.randn(n, 5, generator=g, dtype=torch.float64)
     y = x * torch.tensor(_S, dtype=torch.float64)
-    steps = [20, 200, 1000, 3000] if study.quick else [10, 20, 60, 150, 250, 500, 1000, 1500,
-                                                      2500, 3000]
+    # slt.stages resolves a plateau that spans about four checkpoints (its docstring)
+    steps = [20, 200, 1000, 3000] if study.quick else [10, 20, 40, 60, 120, 150, 200, 250, 300,
+                                                      500, 800, 1000, 1500, 1900, 2500, 3000]
     model = deep_linear_network([5, 3, 3, 5], seed=study.seed, init_scale=0.05)
     loss_fn = gaussian_nll(1.0)
     log(f"training the deep linear network ({n} rows, {max(steps)} GD steps)")
@@ -92,9 +93,13 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     sec.table(rows, caption="LLC over training of the deep linear network (relabelled)")
     on = [i for i in range(len(steps)) if ranks[i] is not None]
     ratios = np.array([traj.llc[i] / theory[i] for i in on])
-    rising = bool(np.all(np.diff(traj.llc[on]) > 0)) if len(on) > 1 else False
+    levels = sorted({ranks[i] for i in on})
+    means = [float(np.mean([traj.llc[i] for i in on if ranks[i] == r])) for r in levels]
+    rising = len(means) > 1 and bool(np.all(np.diff(means) > 0))
     sec.text(f"On the plateaus, λ̂/λ ranges from {ratios.min():.2f} to {ratios.max():.2f}; "
-             f"λ̂ {'rises' if rising else 'does not rise'} strictly from one plateau to the "
+             f"the mean λ̂ of each plateau (rank " + ", ".join(
+                 f"{r}: {m:.2f}" for r, m in zip(levels, means)) + f") "
+             f"{'rises' if rising else 'does not rise'} strictly from one plateau to the "
              f"next. slt.stages finds {len(st.kinds)} stage(s) of kinds {', '.join(st.kinds)} "
              f"with boundaries at steps {', '.join(f'{b:g}' for b in st.boundaries.tolist())}.")
     failed = sorted({str(w.message).split(':')[0] for w in caught})
