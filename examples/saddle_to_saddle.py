@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from occamlab import slt
+from occamlab import dynamics, slt
 from occamlab._torch import num_threads
 from occamlab.tasks import deep_linear_network, gaussian_nll
 
@@ -56,16 +56,6 @@ def train(widths, x, y, steps, *, lr=0.02, init_scale=0.05, seed=0):
     return model, states
 
 
-def plateau_rank(loss: float) -> int | None:
-    """The rank r whose plateau ½·Σ_{i>r} sᵢ² the loss sits on (within 5%), else None."""
-    s = np.array(SINGULAR_VALUES)
-    for r in range(4):
-        level = 0.5 * float((s[r:] ** 2).sum())
-        if abs(loss - level) <= 0.05 * max(level, 1e-3) or (r == 3 and loss < 1e-3):
-            return r
-    return None
-
-
 def study(*, quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
     """Train, sample the LLC at every checkpoint, find the stages; return what was measured."""
     t0 = time.perf_counter()
@@ -76,7 +66,7 @@ def study(*, quick: bool = False, seed: int = 0, progress: bool = False) -> dict
     kw = dict(draws=60, thin=20) if quick else {}
     traj = slt.trajectory((model, states), gaussian_nll(1.0), (x, y), steps=steps,
                           relabel=True, seed=seed, progress=progress, **kw)
-    ranks = [plateau_rank(v) for v in traj.loss]
+    ranks = [dynamics.plateau_rank(v, SINGULAR_VALUES) for v in traj.loss]
     theory = [slt.theory.deep_linear(list(WIDTHS), r) if r is not None else np.nan
               for r in ranks]
     st = slt.stages(traj) if len(steps) >= 3 else None

@@ -202,3 +202,18 @@ def test_on_cuda_matches_cpu():
     gpu = dynamics.saxe(s.cuda(), 1e-3, np.linspace(0, 40, 50), depth=4)
     assert gpu.strengths.device.type == "cuda"
     torch.testing.assert_close(gpu.strengths.cpu(), cpu.strengths, rtol=1e-12, atol=1e-14)
+
+
+def test_plateau_rank_names_the_plateau_a_loss_sits_on():
+    s = (8.0, 3.0, 1.2, 0.0, 0.0)
+    # plateaus ½·Σ_{i>k} sᵢ²: 37.22, 5.22, 0.72, then 0 once the three nonzero modes are learned
+    levels = dynamics.saxe(s, 1e-3, [0.0]).plateau_losses.tolist()
+    assert levels[:4] == pytest.approx([37.22, 5.22, 0.72, 0.0])
+    assert [dynamics.plateau_rank(v, s) for v in (37.9, 5.42, 0.7131, 8e-12)] == [0, 1, 2, 3]
+    # within 5% of a level, or below 1e-3 for the last; anything between is on no plateau
+    assert dynamics.plateau_rank(5.22 * 1.049, s) == 1
+    assert dynamics.plateau_rank(5.22 * 1.051, s) is None
+    assert dynamics.plateau_rank(20.0, s) is None
+    assert dynamics.plateau_rank(2e-3, s) is None
+    with pytest.raises(ValueError, match="loss must be a finite number ≥ 0"):
+        dynamics.plateau_rank(-1.0, s)

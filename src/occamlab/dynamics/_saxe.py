@@ -231,9 +231,32 @@ def saxe(singular_values: Any, init_scale: Any, t: Any, *, depth: int = 2,
             zero = s == 0
             base = u0[zero].pow((2 - 2 * depth) / depth) + (2 * depth - 2) * times[:, None] / tau
             u[:, zero] = base.pow(-depth / (2 * depth - 2))
+    return SaxeResult(times=times, singular_values=s, init_scale=u0, depth=depth, tau=tau,
+                      strengths=u, loss=0.5 * ((s - u) ** 2).sum(-1),
+                      plateau_losses=_plateau_losses(s), half_times=_half_times(s, u0, depth, tau))
+
+
+def _plateau_losses(s: torch.Tensor) -> torch.Tensor:
+    """(m+1,) ½·Σ_{i>k} sᵢ² for k = 0…m, the singular values sorted in descending order."""
     squares = torch.sort(s, descending=True).values ** 2
     tail = torch.cat([torch.flip(torch.cumsum(torch.flip(squares, [0]), 0), [0]),
                       squares.new_zeros(1)])
-    return SaxeResult(times=times, singular_values=s, init_scale=u0, depth=depth, tau=tau,
-                      strengths=u, loss=0.5 * ((s - u) ** 2).sum(-1), plateau_losses=0.5 * tail,
-                      half_times=_half_times(s, u0, depth, tau))
+    return 0.5 * tail
+
+
+def plateau_rank(loss: float, singular_values: Any, *, rtol: float = 0.05,
+                 atol: float = 1e-3) -> int | None:
+    """The number k of learned modes whose plateau ½·Σ_{i>k} sᵢ² the loss sits on, else None.
+
+    A loss within ``rtol`` (relative) of a plateau's level is on it; the last plateau, every
+    nonzero mode learned (level 0), takes any loss below ``atol``. Plateaus as in :func:`saxe`
+    (Saxe et al. 2014, arXiv 1312.6120, §2: the loss between mode transitions).
+    """
+    s = as_tensor(singular_values, "singular_values", dtype=torch.float64, ndim=1)
+    loss = check_real(loss, "loss", ge=0)
+    levels = _plateau_losses(s).tolist()
+    for k in range(int((s > 0).sum()) + 1):
+        if (levels[k] > 0 and abs(loss - levels[k]) <= rtol * levels[k]) or (
+                levels[k] == 0 and loss < atol):
+            return k
+    return None

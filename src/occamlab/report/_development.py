@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from occamlab import slt
+from occamlab import dynamics, slt
 from occamlab._torch import num_threads
 from occamlab.report._llc import section_log, why_failed
 from occamlab.report._page import Section
@@ -37,15 +37,6 @@ def _train_checkpoints(model: nn.Module, loss_fn, x, y, steps, opt) -> list[dict
             loss_fn(model(x), y).backward()
             opt.step()
     return states
-
-
-def _rank(loss: float) -> int | None:
-    s = np.array(_S)
-    for r in range(4):
-        level = 0.5 * float((s[r:] ** 2).sum())
-        if abs(loss - level) <= 0.05 * max(level, 1e-3) or (r == 3 and loss < 1e-3):
-            return r
-    return None
 
 
 def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
@@ -71,7 +62,7 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
                               seed=study.seed, progress=False, **kw)
     log("deep linear network: sampler steps per checkpoint "
         + ", ".join(str(r.traces.shape[1]) for r in traj.results))
-    ranks = [_rank(v) for v in traj.loss]
+    ranks = [dynamics.plateau_rank(v, _S) for v in traj.loss]
     theory = np.array([slt.theory.deep_linear([5, 3, 3, 5], r) if r is not None else np.nan
                        for r in ranks])
     st = slt.stages(traj)
