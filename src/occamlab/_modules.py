@@ -41,20 +41,23 @@ class Capture:
     ``with Capture(layers, check=fn) as cap: model(x)`` leaves ``cap.inputs[name]`` and
     ``cap.outputs[name]`` as lists with one entry per call of that layer (the first positional
     input; the output as returned, still attached to the graph). ``check(name, module, input)``
-    runs before each call, to reject a wrong input with a message naming the layer. The hooks
-    are removed on exit, also after an error.
+    runs before each call, to reject a wrong input with a message naming the layer.
+    ``inputs=False`` records outputs only (no pre-hooks: layers called with keyword arguments
+    alone are fine then). The hooks are removed on exit, also after an error.
     """
 
-    def __init__(self, layers: dict[str, nn.Module], check: Any = None):
+    def __init__(self, layers: dict[str, nn.Module], check: Any = None, *, inputs: bool = True):
         self.layers = layers
         self.check = check
+        self.record_inputs = inputs
         self.inputs: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
         self.outputs: dict[str, list[Any]] = {n: [] for n in layers}
         self.handles: list[Any] = []
 
     def __enter__(self) -> Capture:
         for name, module in self.layers.items():
-            self.handles.append(module.register_forward_pre_hook(self._pre(name)))
+            if self.record_inputs:
+                self.handles.append(module.register_forward_pre_hook(self._pre(name)))
             self.handles.append(module.register_forward_hook(self._post(name)))
         return self
 

@@ -132,3 +132,21 @@ def test_load_arrays_names_missing_arrays(tmp_path):
 def test_as_tensor_keeps_scalars_zero_dimensional():
     assert as_tensor(3.0, "a").shape == ()
     assert as_tensor(np.ones((3, 2))[:, 0], "c").shape == (3,)  # non-contiguous view copied
+
+
+def test_capture_of_outputs_only_accepts_keyword_calls():
+    from occamlab._modules import Capture
+
+    class KeywordCall(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.inner(input=x)  # no positional argument reaches the pre-hook
+
+    model, x = KeywordCall(), torch.randn(4, 3)
+    with Capture({"inner": model.inner}, inputs=False) as cap:
+        out = model(x)
+    assert cap.inputs["inner"] == []
+    torch.testing.assert_close(cap.outputs["inner"][0], out)

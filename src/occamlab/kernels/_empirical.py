@@ -111,7 +111,8 @@ def _output_size(model: nn.Module, x: torch.Tensor, name: str = "x1") -> int:
 
 def _activation_size(model: nn.Module, x: torch.Tensor) -> int:
     """Elements of all intermediate outputs for one sample (what forward mode carries along)."""
-    with Capture({str(i): m for i, m in enumerate(model.modules())}) as cap, torch.no_grad():
+    layers = {str(i): m for i, m in enumerate(model.modules())}
+    with Capture(layers, inputs=False) as cap, torch.no_grad():
         model(x[:1])
     total = sum(y[0].numel() if y.ndim else 1 for outs in cap.outputs.values() for y in outs
                 if isinstance(y, torch.Tensor))

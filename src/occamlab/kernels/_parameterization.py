@@ -159,7 +159,7 @@ def coordinate_check(make_net: Callable[[int], nn.Module], widths: Sequence[int]
         leaves = {k: m for k, m in net.named_modules() if not list(m.children())}
         opt = torch.optim.SGD(mup_param_groups(net, lr))
         first, a_w, c_w, l_w = None, [], [], []
-        with Capture(leaves) as cap:
+        with Capture(leaves, inputs=False) as cap:
             for step in range(steps + 1):
                 cap.reset()
                 opt.zero_grad()
