@@ -27,18 +27,28 @@ def _anisotropic(n=4000, d=8, seed=0):
 
 
 @pytest.mark.filterwarnings("ignore::occamlab.slt.LLCWarning")  # 2 draws: no diagnostics
-def test_default_step_holds_the_regular_part_bias_at_its_budget():
+@pytest.mark.parametrize("precondition", [False, None])
+def test_default_step_holds_the_regular_part_bias_at_its_budget(precondition):
     # SGLD's stationary variance in a direction of curvature a is 1/(a(1 − εa/4)) (exact for a
     # Gaussian), and B-row minibatches add the factor 1 + ρ·nβ/B to εa/4 (ρ = 1 here: Fisher =
     # Hessian for a well-specified Gaussian model). The exact relative bias of λ̂ = d/2 from the
     # chosen ε, over the exact spectrum of nβ·H + γ, must stay within the rule's 2.5% (25% over
     # it for the estimation error of a_w = tr(H²)/tr(H) from 8 Hutchinson probes and of ρ from
     # 8 row groups). a_w = tr/d_eff with d_eff = tr²/tr(H²) ≤ d counts the directions, so the
-    # bound is tight to d_eff/d: the bias must also exceed half of 2.5%·d_eff/d.
+    # bound is tight to d_eff/d: the bias must also exceed half of 2.5%·d_eff/d. Preconditioned
+    # (the default for P ≤ 2048), the chains run in z with w − w* = S·z, S = (nβH + γ)^(−1/2)
+    # from the (here constant) Hessian H = XᵀX/n: the spectrum is that of S(nβH + γ)S.
     m, x, y = _anisotropic()
-    r = slt.llc(m, gaussian_nll(1.0), (x, y), draws=2, burnin=0, thin=1, progress=False)
+    r = slt.llc(m, gaussian_nll(1.0), (x, y), draws=2, burnin=0, thin=1, progress=False,
+                precondition=precondition)
     n = x.shape[0]
     a = r.nbeta * torch.linalg.eigvalsh(x.T @ x / n) + r.localization
+    if precondition is None:
+        assert "preconditioned SGLD" in r.calibration
+        lam, q = torch.linalg.eigh(r.nbeta * x.T @ x / n)
+        s = q @ torch.diag((lam + r.localization).rsqrt()) @ q.T
+        a = torch.linalg.eigvalsh(s @ (r.nbeta * x.T @ x / n + r.localization
+                                       * torch.eye(len(a), dtype=a.dtype)) @ s)
     infl = r.step_size * a / 4 * (1 + r.nbeta / r.batch_size)
     bias = float((0.5 * (1 / (1 - infl) - 1)).sum() / (0.5 * len(a)))
     d_eff = float(a.sum() ** 2 / (a ** 2).sum())

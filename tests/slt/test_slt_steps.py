@@ -52,3 +52,40 @@ def test_two_steps_replayed_from_the_formula(sampler):
                 gpre = 1 / (_RMS_DELTA + v.sqrt())
                 w = w - e / 2 * gpre * du + (e * gpre).sqrt() * xi[t]
         assert torch.allclose(run.final[c], w, rtol=1e-12, atol=1e-15), (sampler, c)
+
+
+@pytest.mark.parametrize("per_chain", [False, True])
+def test_preconditioned_sgld_replayed_from_the_formula(per_chain):
+    # SGLD in the coordinates z of w = w* + S·z (a constant metric, Girolami & Calderhead 2011
+    # §5): w ← w − (ε/2)·S²·∇U + √ε·S·ξ with the driver's own noise ξ. S symmetric positive
+    # definite, shared or one per chain; agreement to 1e-12 relative as above.
+    loss, w_star, x, y = _problem()
+    p = w_star.numel()
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(2, p, p, generator=g, dtype=torch.float64)
+    s = a @ a.transpose(1, 2) / p + 0.5 * torch.eye(p, dtype=torch.float64)
+    s = s if per_chain else s[0]
+    nb, gam = 50.0, 3.0
+    eps = torch.tensor([1e-3, 2e-3], dtype=torch.float64)
+    run = run_chains(loss, w_star, x, y, nbeta=nb, step_size=eps, localization=gam, chains=2,
+                     steps=2, batch_size=64, sampler="sgld", precondition=s,
+                     generator=chain_generators(7, [(0, 0), (0, 1)]))
+    gens = chain_generators(7, [(0, 0), (0, 1)])
+    grad = torch.func.grad(lambda w: loss(w, x, y))
+    for c in range(2):
+        sc, e = (s[c] if per_chain else s), float(eps[c])
+        xi = torch.randn((2, p), generator=gens[c], dtype=torch.float64)
+        w = w_star.clone()
+        for t in range(2):
+            du = nb * grad(w) + gam * (w - w_star)
+            w = w - e / 2 * sc @ sc @ du + e ** 0.5 * sc @ xi[t]
+        assert torch.allclose(run.final[c], w, rtol=1e-12, atol=1e-15), c
+
+
+def test_preconditioning_is_for_sgld_only():
+    loss, w_star, x, y = _problem()
+    with pytest.raises(ValueError, match="precondition is for sampler='sgld'"):
+        run_chains(loss, w_star, x, y, nbeta=1.0, step_size=1e-3, localization=1.0, chains=1,
+                   steps=1, batch_size=64, sampler="sgnht",
+                   precondition=torch.eye(w_star.numel(), dtype=torch.float64),
+                   generator=chain_generators(0, [(0, 0)]))

@@ -5,22 +5,36 @@ checkpoint. Every random stream is keyed by (checkpoint, chain) (calibration by 
 purpose)), so a checkpoint's estimate does not depend on which other checkpoints run with it.
 
 Default settings (one rule each, shared with :func:`occamlab.slt.calibrate`), from the Hessian H
-of L_n at w* (power iteration and Hutchinson probes, :func:`occamlab.slt._setup.curvature`),
-with a = nβ·(curvature) + γ the curvature of the sampled potential:
+of L_n, with a = nβ·(curvature) + γ the curvature of the sampled potential:
 
+- Preconditioning (SGLD with the step chosen here and P ≤ ``PRECONDITION_MAX``; else plain
+  SGLD, curvatures from power iteration and Hutchinson probes,
+  :func:`occamlab.slt._setup.curvature`). The chains run in the coordinates z of
+  w − w* = S·z, S = (nβ·|H̄| + γ)^(−1/2), a constant metric (Girolami & Calderhead 2011, JRSS B
+  73(2), §5), which leaves the posterior as it is: every direction the loss confines near w*
+  then has curvature ≈ 1 and relaxes at one rate, instead of the stiffest setting ε and the
+  flattest the run length (a condition number of nβ·λ_max/γ, 10⁴ for a deep linear network at
+  a saddle). H̄ is first the dense Hessian at w* (on up to 16384 rows: on fewer, the residual
+  term of a minimum does not cancel and shows as spurious curvature), then, over
+  ``_METRIC_ROUNDS`` rounds, the mean Hessian where C pilot chains went: at a singular w* the
+  degenerate directions stiffen as soon as the chains leave it, and the metric follows the
+  posterior's typical set. |·| takes the magnitude of a negative eigenvalue (Dauphin et al.
+  2014, arXiv 1406.2572). Every curvature below is then the one in z.
 - Batch B = min(n, ⌈nβ⌉) rows. Minibatch gradients add ρ·(nβ/B)·εa/4 to SGLD's variance
   inflation in a direction of curvature a, with ρ = tr(Σ_g)/tr(H) (Σ_g the covariance of one
   row's gradient; ρ ≈ 1 at a well-specified minimum, where Fisher = Hessian, and ≈ 0 for
   noise-free targets such as ``relabel=True``); B ≥ nβ keeps that at most the
-  discretization's own εa/4. ρ is measured at the end of the first pilot run.
+  discretization's own εa/4. ρ is measured at the end of the first pilot run, and B is then
+  cut to max(64, ⌈ρ·nβ⌉), which keeps the same bound (a DataLoader's or a given batch size is
+  kept).
 - Step size. SGLD's stationary variance in a direction of curvature a is 1/(a·(1 − εa/4)):
   inflated by ≈ εa/4, plus the minibatch's share. Every direction the loss confines
   quadratically contributes ½ to λ, so the relative bias of that (regular) part of λ̂ is the
   contribution-weighted mean ε·a_w·(1 + ρ·nβ/B)/4 with a_w = nβ·tr(H²)/tr(H) + γ; ε holds it
   at ``BIAS`` (2.5%), and at most ``STEP_CAP``/a_max (no single direction inflated by more
-  than 1/(1 − 1/16) = 6.7%, far from the stability limit εa = 4). The stiffest curvature is
-  refreshed along short pilot runs (the potential can be stiffer away from w*), and a_w scaled
-  with it. Bounding by a_w rather than a_max matters for singular models: a few stiff
+  than 1/(1 − 1/16) = 6.7%, far from the stability limit εa = 4). Both are measured again at
+  the ends of short pilot runs (the potential can be stiffer away from w*), and the larger
+  kept. Bounding by a_w rather than a_max matters for singular models: a few stiff
   directions no longer set the pace of the flat ones, whose exploration is what λ − (regular
   part) is made of.
 - Localization γ = P/R² with R = 3: in the directions the loss does not confine (symmetries,
@@ -32,7 +46,8 @@ with a = nβ·(curvature) + γ the curvature of the sampled potential:
   against Aoyagi's 6.5, 6.4 at γ = 10). A γ → 0 lets chains wander into regions of other
   curvature (at the origin of the same network, γ = 0.0012 gave 5.2 against 4.5).
 - Run length (``draws=None``). The slowest direction relaxes in τ = 2/(ε·(a_min + γ)) steps
-  (a_min the smallest curvature of nβ·H, often 0: then the localization alone sets it). The
+  (a_min the smallest curvature of nβ·H, often 0: then the localization alone sets it;
+  preconditioned, a_min + γ = 1). The
   chains first run T = max(τ, 200) steps; the first half is burn-in and the last half is kept
   (as Gelman & Rubin's "discard the first half" rule, *Bayesian Data Analysis* 3rd ed. §11.4);
   the run stops when the kept draws have a pooled effective sample size ≥ 400 (Vehtari et al.
@@ -53,7 +68,7 @@ import torch
 
 from occamlab.slt._diagnostics import summarize_chains
 from occamlab.slt._samplers import ChainState, chain_generators, run_chains
-from occamlab.slt._setup import curvature, gradient_noise
+from occamlab.slt._setup import curvature, gradient_noise, hessians
 
 # Relative bias of the regular part of λ̂ from discretization and minibatch noise (module doc).
 BIAS = 0.025
@@ -70,8 +85,17 @@ MAX_THIN = 100
 RUNAWAY = 10.0
 _TARGET_ESS, _STOP_RHAT, _STOP_GEWEKE = 400.0, 1.05, 2.0
 _MIN_STEPS, _CAP_DOUBLINGS, _CAP_DRAWS = 200, 3, 400
+# Precondition SGLD by the curvature at w* when P is at most this (module doc): P Hessian
+# products and a P×P eigendecomposition are then cheap beside the run.
+PRECONDITION_MAX = 2048
 # Keys of the calibration streams (chains use keys ≥ 0).
-_CURV_KEY, _PILOT_KEY = -1, -100
+_CURV_KEY, _PILOT_KEY, _METRIC_KEY = -1, -100, -200
+# Rounds of pilot + mean Hessian that adapt the preconditioner to where the chains go.
+_METRIC_ROUNDS = 3
+# The fewest rows a minibatch is cut to when the measured gradient noise is small.
+_MIN_BATCH = 64
+# Rows of those Hessians (away from w* there is no residual cancellation to keep exact).
+_METRIC_ROWS = 4096
 
 
 def default_batch(n: int, nbeta: float) -> int:
@@ -105,10 +129,11 @@ def auto_localization(n_params: int) -> tuple[float, str]:
                    f"E‖w − w*‖² = R² of w*")
 
 
-def relaxation_steps(eps: Any, a_min: float, gamma: float, sampler: str) -> int:
-    """τ = 2/(ε·(a_min + γ)) steps (2/(ε·√(a_min + γ)) for SGNHT, pSGLD): the slowest direction."""
+def relaxation_steps(eps: Any, a_slow: float, sampler: str) -> int:
+    """τ = 2/(ε·a_slow) steps (2/(ε·√a_slow) for SGNHT, pSGLD): the slowest direction, of
+    curvature a_slow in the sampled potential."""
     e = min(eps) if isinstance(eps, list) else eps
-    a = max(a_min, 0.0) + gamma if math.isfinite(a_min) else gamma
+    a = a_slow
     rate = e * (a if sampler == "sgld" else math.sqrt(max(a, 0.0)))
     return int(math.ceil(2 / rate)) if rate > 0 else 10 ** 9
 
@@ -149,6 +174,21 @@ class Settings:
     notes: list[list[str]]
     mean_curvature: list[float]  # tr(H)/P at each centre (NaN when not measured)
     relax: list[int]  # τ: steps for the slowest direction to relax (the first run length)
+    precondition: torch.Tensor | None = None  # (K, P, P): S with w − w* = S·z, or None
+    batch: int | None = None  # rows per chain per step, when calibration chose them
+
+    def metric_for(self, rows: Sequence[int], chains: int) -> torch.Tensor | None:
+        return _chain_metric(self.precondition, rows, chains)
+
+
+def _chain_metric(pre: torch.Tensor | None, rows: Sequence[int], chains: int
+                  ) -> torch.Tensor | None:
+    """The preconditioner of the chains of the centres ``rows``: (P, P) shared by the chains of
+    one centre, else (len(rows)·chains, P, P) (as :func:`_batch_for` lays out the centres)."""
+    if pre is None:
+        return None
+    rows = list(rows)
+    return pre[rows[0]] if len(rows) == 1 else pre[rows].repeat_interleave(chains, 0)
 
 
 def _batch_for(c: Centres, rows: Sequence[int], chains: int) -> tuple[Any, Any, Any]:
@@ -166,26 +206,35 @@ def _batch_for(c: Centres, rows: Sequence[int], chains: int) -> tuple[Any, Any, 
     return centres, c.y[rows], groups
 
 
-def _pilot_step(c: Centres, rows: list[int], top: list[float], weighted: list[float], *,
-                nbeta: float, gamma: list[float], chains: int, batch: int, sampler: str,
-                seed: int) -> tuple[list[float], list[str]]:
+def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
+                loc_top: list[float], *, nbeta: float, gamma: list[float], chains: int,
+                batch: int, sampler: str, seed: int, pre: torch.Tensor | None,
+                key: int = _PILOT_KEY, start: torch.Tensor | None = None
+                ) -> tuple[list[float], list[str], torch.Tensor, list[tuple[float, ...]]]:
     """Step sizes from the curvature of the sampled potential, refreshed along short pilots.
 
-    The first pilot's end also measures the minibatch noise: ρ = tr(Σ_g)/tr(H) there (1 when
-    the per-sample gradient covariance is the Hessian), so its share is ρ·nβ/B.
+    ``a0``, ``aw0``: the stiffest and the weighted curvature of the potential at w* (in the
+    preconditioned coordinates when ``pre`` is given); ``loc_top``: the localization's share
+    of the stiffest (γ, or γ·λ_max(S²) preconditioned). The first pilot's end also measures the
+    minibatch noise: ρ = tr(Σ_g)/tr(H) there (1 when the per-sample gradient covariance is the
+    Hessian), so its share is ρ·nβ/B. Also returns where the last finite pilot of each centre
+    ended, (K, C, P) (``start`` (K, C, P) starts the chains there instead of at w*), and the
+    (a_max, a_w, ρ) the step of each centre was set from.
     """
     n = c.x.shape[0]
+    ends = c.w.unsqueeze(1).repeat(1, chains, 1) if start is None else start.clone()
     noise = dict.fromkeys(rows, minibatch_share(nbeta, batch, n))
-    a = {k: nbeta * top[k] + gamma[k] for k in rows}
-    aw = {k: nbeta * weighted[k] + gamma[k] for k in rows}
+    a = {k: a0[k] for k in rows}
+    aw = {k: aw0[k] for k in rows}
     eps = {k: step_for(a[k], aw[k], sampler, noise[k]) for k in rows}
     where = dict.fromkeys(rows, "w*")
+    rhos = dict.fromkeys(rows, math.nan)
     notes: dict[int, list[str]] = {k: [] for k in rows}
     todo = list(rows)
     for rnd in range(4):
         if not todo:
             break
-        gens = chain_generators(seed, [(c.keys[k], _PILOT_KEY - rnd, j)
+        gens = chain_generators(seed, [(c.keys[k], key - rnd, j)
                                        for k in todo for j in range(chains)], c.w.device)
         centres, y, groups = _batch_for(c, todo, chains)
         per = lambda vals: torch.tensor([vals[k] for k in todo for _ in range(chains)],  # noqa
@@ -193,24 +242,33 @@ def _pilot_step(c: Centres, rows: list[int], top: list[float], weighted: list[fl
         run = run_chains(c.loss, centres, c.x, y,
                          nbeta=nbeta, step_size=per(eps), localization=per(gamma),
                          chains=len(todo) * chains, steps=_PILOT_STEPS, batch_size=batch,
-                         sampler=sampler, generator=gens, groups=groups)
+                         sampler=sampler, generator=gens, groups=groups,
+                         precondition=_chain_metric(pre, todo, chains),
+                         state=None if start is None else ChainState(
+                             start[todo].reshape(len(todo) * chains, -1).clone(), {}, gens))
         ok = (torch.isfinite(run.final).all(dim=1) & torch.isfinite(run.losses).all(dim=1))
         ok = ok.reshape(len(todo), chains).all(dim=1).tolist()
         finals = run.final
-        curv_gens = chain_generators(seed, [(c.keys[k], _PILOT_KEY - 10 - rnd, j)
+        curv_gens = chain_generators(seed, [(c.keys[k], key - 10 - rnd, j)
                                             for k in todo for j in range(chains)], c.w.device)
         if c.per_centre_y:  # targets per point: the centre's, for each of its chains
             yy = c.y[todo][:, :1024].repeat_interleave(chains, 0)
         else:
             yy = c.y
+        s_pts = None if pre is None else pre[todo].repeat_interleave(chains, 0)
         measure = rnd == 0 and sampler == "sgld"
-        tops, diag, _, _ = curvature(c.loss, torch.nan_to_num(finals), c.x, yy,
-                                     generators=curv_gens, per_point_y=c.per_centre_y,
-                                     trace=measure, lowest=False)
+        tops, diag, square, _ = curvature(c.loss, torch.nan_to_num(finals), c.x, yy,
+                                          generators=curv_gens, per_point_y=c.per_centre_y,
+                                          trace=sampler == "sgld", lowest=False,
+                                          precondition=s_pts)
         tops = tops.reshape(len(todo), chains).max(dim=1).values.tolist()
+        weighted = (square.reshape(len(todo), chains).mean(dim=1)
+                    / diag.reshape(len(todo), chains).mean(dim=1)).tolist()
+        # A pilot that ends where the curvature overflows went too far, as a divergent one.
+        ok = [o and math.isfinite(t) for o, t in zip(ok, tops, strict=True)]
         if measure:
             sig = gradient_noise(c.loss, torch.nan_to_num(finals), c.x, yy,
-                                 per_point_y=c.per_centre_y)
+                                 per_point_y=c.per_centre_y, precondition=s_pts)
             rho = (sig.reshape(len(todo), chains).sum(dim=1)
                    / diag.reshape(len(todo), chains).sum(dim=1)).tolist()
             # Two significant digits (8 groups estimate ρ to ~20%): the step then does not
@@ -219,7 +277,7 @@ def _pilot_step(c: Centres, rows: list[int], top: list[float], weighted: list[fl
         nxt = []
         for i, k in enumerate(todo):
             if measure and ok[i] and math.isfinite(rho[i]) and rho[i] >= 0:
-                noise[k] = minibatch_share(nbeta, batch, n, rho[i])
+                noise[k], rhos[k] = minibatch_share(nbeta, batch, n, rho[i]), rho[i]
                 notes[k].append(f"minibatch noise ρ = tr(Σ_g)/tr(H) = {rho[i]:.3g} at the "
                                 f"pilot's end")
                 eps[k] = step_for(a[k], aw[k], sampler, noise[k])
@@ -228,11 +286,13 @@ def _pilot_step(c: Centres, rows: list[int], top: list[float], weighted: list[fl
                 notes[k].append("a pilot chain diverged: step divided by 10")
                 nxt.append(k)
                 continue
-            a_pilot = nbeta * tops[i] + gamma[k]
-            if a_pilot > 1.5 * a[k]:
-                # The spectrum is taken to stiffen as a whole: a_w scales with a_max.
-                aw[k] *= a_pilot / a[k]
-                a[k], where[k] = a_pilot, f"the end of a {_PILOT_STEPS}-step pilot"
+            ends[k] = finals[i * chains:(i + 1) * chains]
+            a_pilot = nbeta * tops[i] + loc_top[k]
+            aw_pilot = nbeta * weighted[i] + loc_top[k] if weighted[i] > 0 else math.nan
+            if a_pilot > 1.5 * a[k] or aw_pilot > 1.5 * aw[k]:
+                # Stiffer where the chains went: the step from the curvature there.
+                a[k], aw[k] = max(a[k], a_pilot), max(aw[k], aw_pilot)
+                where[k] = f"the end of a {_PILOT_STEPS}-step pilot"
                 eps[k] = step_for(a[k], aw[k], sampler, noise[k])
                 nxt.append(k)
         todo = nxt
@@ -240,26 +300,62 @@ def _pilot_step(c: Centres, rows: list[int], top: list[float], weighted: list[fl
     for k in rows:
         if sampler == "sgld":
             m = (f"step size ε = {eps[k]:.3g} = min({4 * BIAS:g}/(a_w·(1 + ρ·nβ/B)), "
-                 f"{STEP_CAP}/a_max) with a_w = nβ·tr(H²)/tr(H) + γ = {aw[k]:.4g} and "
-                 f"a_max = nβ·λ_max(H) + γ = {a[k]:.4g} (found at {where[k]}): the regular "
-                 f"part of λ̂ biased by ≈ {BIAS:.1%} at most")
+                 f"{STEP_CAP}/a_max) with a_w = {aw[k]:.4g} (nβ·tr(H²)/tr(H) + γ) and "
+                 f"a_max = {a[k]:.4g} (nβ·λ_max(H) + γ, found at {where[k]})"
+                 + (" in the preconditioned coordinates" if pre is not None else "")
+                 + f": the regular part of λ̂ biased by ≈ {BIAS:.1%} at most")
         else:
             m = (f"step size ε = {eps[k]:.3g} = c/√a with c = {STEP_FRACTION} and "
                  f"a = nβ·λ_max(H) + γ = {a[k]:.4g} (found at {where[k]})")
         msgs.append("; ".join([m, *notes[k]]))
-    return [eps[k] for k in rows], msgs
+    return [eps[k] for k in rows], msgs, ends, [(a[k], aw[k], rhos[k]) for k in rows]
+
+
+def _metric(c: Centres, nbeta: float, gamma: list[float], points: torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, ...]:
+    """The preconditioner at every centre, from the dense Hessian H = QΛQᵀ at w*, or from the
+    mean Hessian over ``points`` (K, C, P) near each centre.
+
+    S = Q·diag(a)^(−1/2)·Qᵀ with a = nβ·|Λ| + γ, so that w − w* = S·z turns the sampled
+    potential's curvature at w* into the identity (a direction of negative curvature into one
+    of curvature > −1: scaled by its magnitude, as Dauphin et al. 2014, arXiv 1406.2572, do for
+    Newton's method). Returns (S (K, P, P), Λ (K, P), the curvature of the potential along each
+    eigenvector in the z coordinates, (nβ·Λ + γ)/a (K, P)).
+    """
+    if points is None:
+        h = hessians(c.loss, c.w, c.x, c.y, per_point_y=c.per_centre_y)
+    else:
+        k, m = points.shape[:2]
+        y = c.y.repeat_interleave(m, 0) if c.per_centre_y else c.y
+        h = hessians(c.loss, points.reshape(k * m, -1), c.x, y, per_point_y=c.per_centre_y,
+                     rows=_METRIC_ROWS)
+        h = h.reshape(k, m, *h.shape[1:]).mean(dim=1)
+    lam, q = torch.linalg.eigh(h)
+    g = torch.tensor(gamma, dtype=lam.dtype, device=lam.device).unsqueeze(1)
+    a = nbeta * lam.abs() + g
+    s = (q * a.rsqrt().unsqueeze(1)) @ q.transpose(1, 2)
+    return s, lam, (nbeta * lam + g) / a
+
+
+def _z_curvature(pre: torch.Tensor, zc: torch.Tensor, gamma: list[float]
+                 ) -> tuple[list[float], ...]:
+    """(a_max, a_w, the localization's share of a_max, a_mean) of the potential in the
+    preconditioned coordinates, from its curvature along each eigenvector ``zc`` (K, P)."""
+    za = zc.abs()
+    loc = [g * float((s @ s).diagonal().max()) for g, s in zip(gamma, pre, strict=True)]
+    return (za.max(dim=1).values.tolist(), (za.square().sum(1) / za.sum(1)).tolist(), loc,
+            za.mean(dim=1).tolist())
 
 
 def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization: Any,
                       thin: int | None, chains: int, batch: int, sampler: str,
-                      seed: int) -> Settings:
-    """Localization, step size and steps per draw for each centre (given values kept)."""
+                      seed: int, precondition: bool | None = None,
+                      adapt_batch: bool = False) -> Settings:
+    """Localization, step size, steps per draw and preconditioner for each centre (given values
+    kept; ``precondition`` None: when the step is chosen here, for SGLD and P ≤ 2048;
+    ``adapt_batch``: fewer rows than ``batch`` where the measured minibatch noise allows)."""
     k, n_params = c.k, c.w.shape[1]
     notes: list[list[str]] = [[] for _ in range(k)]
-    gens = chain_generators(seed, [(key, _CURV_KEY) for key in c.keys], c.w.device)
-    curv = curvature(c.loss, c.w, c.x, c.y, generators=gens, per_point_y=c.per_centre_y)
-    top, diag, square, bottom = (t.tolist() for t in curv)
-    weighted = [sq / d if d > 0 else math.nan for sq, d in zip(square, diag, strict=True)]
     if localization is None:
         gam = []
         for i in range(k):
@@ -268,9 +364,60 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
             notes[i].append(note)
     else:
         gam = [float(localization)] * k
+    pre = None
+    if precondition is None:
+        precondition = (step_size is None and sampler == "sgld"
+                        and n_params <= PRECONDITION_MAX and min(gam) > 0)
+    elif precondition and min(gam) <= 0:
+        raise ValueError("precondition=True needs a localization γ > 0: the directions the "
+                         "loss does not confine are scaled by 1/√γ")
+    pilot = dict(nbeta=nbeta, gamma=gam, chains=chains, batch=batch, sampler=sampler,
+                 seed=seed)
+    if precondition:
+        pre, lam, zc = _metric(c, nbeta, gam)
+        diag = lam.mean(dim=1).tolist()
+        a0, aw0, loc_top, a_mean = _z_curvature(pre, zc, gam)
+        where = "the Hessian at w*"
+        ends = None
+        for rnd in range(_METRIC_ROUNDS if step_size is None else 0):
+            # The typical set's curvature: the mean Hessian where pilot chains went.
+            _, _, ends, _ = _pilot_step(c, list(range(k)), a0, aw0, loc_top, pre=pre,
+                                   key=_METRIC_KEY - 20 * rnd, start=ends, **pilot)
+            new, _, new_zc = _metric(c, nbeta, gam, points=ends)
+            fine = torch.isfinite(new).all(dim=2).all(dim=1)  # else the metric of before
+            pre = torch.where(fine[:, None, None], new, pre)
+            zc = torch.where(fine[:, None], new_zc, zc)
+            a0, aw0, loc_top, a_mean = _z_curvature(pre, zc, gam)
+            where = (f"the mean Hessian at the ends of {chains} pilot chains after "
+                     f"{_METRIC_ROUNDS} rounds of adapting it")
+        a_slow = [1.0] * k  # every direction of curvature ≥ 0 there has curvature 1 in z
+        for i in range(k):
+            notes[i].append(f"preconditioned SGLD: w − w* = S·z with S = (nβ·|H| + γ)^(−1/2), "
+                            f"H {where}, so that every direction relaxes at one rate")
+    else:
+        gens = chain_generators(seed, [(key, _CURV_KEY) for key in c.keys], c.w.device)
+        curv = curvature(c.loss, c.w, c.x, c.y, generators=gens, per_point_y=c.per_centre_y)
+        top, diag, square, bottom = (t.tolist() for t in curv)
+        a0 = [nbeta * top[i] + gam[i] for i in range(k)]
+        aw0 = [nbeta * sq / d + gam[i] if d > 0 else math.nan
+               for i, (sq, d) in enumerate(zip(square, diag, strict=True))]
+        loc_top = gam
+        a_mean = [nbeta * max(diag[i], 0.0) + gam[i] for i in range(k)]
+        a_slow = [nbeta * max(bottom[i], 0.0) + gam[i] if math.isfinite(bottom[i]) else gam[i]
+                  for i in range(k)]
     if step_size is None:
-        eps, msgs = _pilot_step(c, list(range(k)), top, weighted, nbeta=nbeta, gamma=gam,
-                                chains=chains, batch=batch, sampler=sampler, seed=seed)
+        eps, msgs, _, used = _pilot_step(c, list(range(k)), a0, aw0, loc_top, pre=pre, **pilot)
+        rho = max((u[2] for u in used if math.isfinite(u[2])), default=math.nan)
+        if adapt_batch and sampler == "sgld" and math.isfinite(rho):
+            # Rows enough for the measured noise: ρ·nβ/B ≤ 1, the share at B = ⌈nβ⌉ and ρ = 1.
+            fewer = min(batch, max(_MIN_BATCH, math.ceil(rho * nbeta)))
+            if fewer < batch:
+                batch = fewer
+                eps = [step_for(a, aw, sampler, minibatch_share(nbeta, batch, c.x.shape[0], r))
+                       for a, aw, r in used]
+                msgs = [f"{m}; batch size {batch} = max({_MIN_BATCH}, ⌈ρ·nβ⌉): the "
+                        f"measured minibatch noise at most the step's own bias, ε then "
+                        f"{e:.3g}" for m, e in zip(msgs, eps, strict=True)]
         for i in range(k):
             notes[i].append(msgs[i])
     else:
@@ -278,13 +425,13 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
     if thin is None:
         thins = []
         for i in range(k):
-            th, note = auto_thin(eps[i], nbeta * max(diag[i], 0.0) + gam[i], sampler)
+            th, note = auto_thin(eps[i], a_mean[i], sampler)
             thins.append(th)
             notes[i].append(note)
     else:
         thins = [thin] * k
-    relax = [relaxation_steps(eps[i], nbeta * bottom[i], gam[i], sampler) for i in range(k)]
-    return Settings(eps, gam, thins, notes, list(diag), relax)
+    relax = [relaxation_steps(eps[i], a_slow[i], sampler) for i in range(k)]
+    return Settings(eps, gam, thins, notes, list(diag), relax, pre, batch)
 
 
 @dataclass
@@ -344,6 +491,7 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                          localization=per(st.localization, active),
                          chains=len(active) * chains, steps=target - t, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups, state=state,
+                         precondition=st.metric_for(active, chains),
                          record_every=st.thin[0] if record else None, progress=progress,
                          description=f"LLC: {len(active)}×{chains} chains, steps {t}–{target}")
         t = target
@@ -359,13 +507,13 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                 continue
             losses = torch.cat([a for a, _ in traces[i]], dim=1)
             refs = torch.cat([b for _, b in traces[i]], dim=1)
-            pos = torch.cat(where[i], dim=1) if where[i] else None
+            path = torch.cat(where[i], dim=1) if where[i] else None
             if draws is not None:
-                out[i] = Sampled(losses, refs, kept[i], "fixed", pos)
+                out[i] = Sampled(losses, refs, kept[i], "fixed", path)
             elif _done(losses, refs, nbeta, c.w.shape[1]):
-                out[i] = Sampled(losses, refs, t // 2, "converged", pos)
+                out[i] = Sampled(losses, refs, t // 2, "converged", path)
             elif t >= cap[i]:
-                out[i] = Sampled(losses, refs, t // 2, "cap", pos)
+                out[i] = Sampled(losses, refs, t // 2, "cap", path)
             else:
                 ends[i] = min(2 * t, cap[i])
                 keep.append(pos)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from occamlab._check import check_int
+from occamlab._check import check_bool, check_int
 from occamlab._result import Result
 from occamlab.slt._diagnostics import summarize_chains
 from occamlab.slt._estimate import (
@@ -191,7 +191,8 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         step_size: Any = None, localization: float | None = None, chains: int = 4,
         draws: int | None = None, burnin: int | None = None, thin: int | None = None,
         batch_size: int | None = None, max_steps: int | None = None, sampler: str = "sgld",
-        seed: int | None = 0, progress: bool = True) -> LLCResult:
+        precondition: bool | None = None, seed: int | None = 0,
+        progress: bool = True) -> LLCResult:
     """Estimate the local learning coefficient λ(w*) of ``model`` at its current parameters.
 
     Arguments:
@@ -224,6 +225,10 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
             min(N, ⌈nβ⌉) (N: full batch).
         max_steps: the cap of an adaptive run (``draws=None``).
         sampler: ``"sgld"``, ``"sgnht"`` or ``"rmsprop_sgld"`` (:mod:`occamlab.slt._steps`).
+        precondition: run SGLD in the coordinates that make the potential's curvature at w*
+            the identity (S = (nβ·|H| + γ)^(−1/2) from the dense Hessian; the same posterior).
+            Default None: when ``sampler="sgld"``, ``step_size`` is chosen automatically and
+            P ≤ 2048. A given ``step_size`` is then in those coordinates.
         seed: seed of minibatches, noise and calibration (same seed, same result).
         progress: show a progress bar.
 
@@ -233,7 +238,8 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         If every chain diverges, ``mean`` is NaN.
     """
     opts = check_options(chains=chains, draws=draws, burnin=burnin, thin=thin,
-                         max_steps=max_steps, sampler=sampler, seed=seed)
+                         max_steps=max_steps, sampler=sampler, seed=seed,
+                         precondition=precondition)
     prob = prepare(model, loss_fn, data, params)
     names = tuple(prob.loss.like)
     centres = Centres(prob.loss, prob.w_star.unsqueeze(0), prob.x, prob.y, False, [0])
@@ -243,7 +249,7 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
 
 
 def check_options(*, chains: Any, draws: Any, burnin: Any, thin: Any, max_steps: Any,
-                  sampler: Any, seed: Any) -> dict[str, Any]:
+                  sampler: Any, seed: Any, precondition: Any = None) -> dict[str, Any]:
     """Validate the sampler options shared by :func:`llc` and its relatives."""
     chains = check_int(chains, "chains", ge=1)
     if draws is not None:
@@ -259,15 +265,21 @@ def check_options(*, chains: Any, draws: Any, burnin: Any, thin: Any, max_steps:
     if seed is None:
         seed = int(torch.randint(0, 2 ** 62, (1,)).item())
     seed = check_int(seed, "seed", ge=0)
+    sampler = check_sampler(sampler)
+    if precondition is not None:
+        precondition = check_bool(precondition, "precondition")
+        if precondition and sampler != "sgld":
+            raise ValueError(f"precondition=True is for sampler='sgld', not {sampler!r}")
     return dict(chains=chains, draws=draws, burnin=burnin or 0, thin=thin,
-                max_steps=max_steps, sampler=check_sampler(sampler), seed=seed)
+                max_steps=max_steps, sampler=sampler, seed=seed, precondition=precondition)
 
 
 def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: int | None,
              names: tuple[str, ...], nbeta: Any, step_size: Any, localization: Any,
              chains: int, draws: int | None, burnin: int, thin: int | None,
              batch_size: Any, max_steps: int | None, sampler: str, seed: int,
-             progress: bool, inspect: Callable[[Settings, float], None] | None = None,
+             progress: bool, precondition: bool | None = None,
+             inspect: Callable[[Settings, float], None] | None = None,
              record: bool = False) -> list[LLCResult] | tuple[list[LLCResult], list[Sampled]]:
     """LLC estimates at every centre: settings, calibration, sampling, summary.
 
@@ -275,24 +287,31 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
     centres). ``record=True`` also returns the raw runs with the recorded positions.
     """
     batch = check_batch(batch_size, n)
+    adapt_batch = batch is None and not loader_batch
     notes = []
     if nbeta is None:
         nbeta = default_nbeta(n)
         notes.append(f"nβ = n/log n = {nbeta:.4g} with n = {n} rows (WBIC's β*)")
     else:
         nbeta = check_positive(nbeta, "nbeta")
+    batch_note = None
     if batch is None:
         batch = min(loader_batch, n) if loader_batch else default_batch(n, nbeta)
-        notes.append(f"batch size {batch}" + (" (the DataLoader's)" if loader_batch else
+        batch_note = f"batch size {batch}" + (" (the DataLoader's)" if loader_batch else
                                               " = min(N, ⌈nβ⌉): minibatch noise at most the "
-                                              "step's own bias"))
+                                              "step's own bias")
     if step_size is not None:
         step_size = per_chain_values(step_size, "step_size", chains)
     if localization is not None:
         localization = check_positive(localization, "localization", allow_zero=True)
     st = calibrate_centres(centres, nbeta=nbeta, step_size=step_size,
                            localization=localization, thin=thin, chains=chains, batch=batch,
-                           sampler=sampler, seed=seed)
+                           sampler=sampler, seed=seed, precondition=precondition,
+                           adapt_batch=adapt_batch)
+    if st.batch is not None and st.batch != batch:
+        batch = st.batch  # the calibration's own note says why
+    elif batch_note:
+        notes.append(batch_note)
     if inspect is not None:
         inspect(st, nbeta)
     runs = sample_centres(centres, st, nbeta=nbeta, chains=chains, draws=draws, burnin=burnin,

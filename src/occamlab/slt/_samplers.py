@@ -147,8 +147,8 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
                localization: float | torch.Tensor, chains: int, steps: int, batch_size: int,
                sampler: str, generator: torch.Generator | Sequence[torch.Generator],
                groups: torch.Tensor | None = None, state: ChainState | None = None,
-               record_every: int | None = None, progress: bool = False,
-               description: str = "sampling") -> ChainRun:
+               precondition: torch.Tensor | None = None, record_every: int | None = None,
+               progress: bool = False, description: str = "sampling") -> ChainRun:
     """Advance ``chains`` chains for ``steps`` steps, all in one batched computation per step.
 
     Arguments:
@@ -161,6 +161,10 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
         generator: one generator per chain, or one generator that seeds a generator per chain.
         groups: (C,) which target set of ``y`` each chain uses (``y`` of shape (G, n, ...)).
         state: continue from an earlier run's ``state`` (positions, sampler state, generators).
+        precondition: SGLD only: a symmetric positive-definite S, (P, P) for every chain or
+            (C, P, P) one per chain. The chains then run SGLD in the coordinates z of
+            w = w* + S·z (Girolami & Calderhead 2011, JRSS B 73(2), §5, with a constant metric):
+            w ← w − (ε/2)·S²·∇U(w) + √ε·S·ξ, which leaves the same posterior invariant.
         record_every: also keep the positions after every k-th step.
 
     Returns:
@@ -180,11 +184,15 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
             raise ValueError(f"got {len(gens)} generators for {chains} chains")
         w0 = (centers.unsqueeze(0).expand(chains, -1) if centers.ndim == 1 else centers).clone()
         state = ChainState(w0.contiguous(), {}, gens)
+    if precondition is not None and sampler != "sgld":
+        raise ValueError(f"precondition is for sampler='sgld', not {sampler!r} (rmsprop_sgld "
+                         f"adapts its own)")
     with num_threads(1 if small else torch.get_num_threads()):
         return _run(loss, centers, x, y, nbeta=nbeta, step_size=step_size,
                     localization=localization, chains=chains, steps=steps,
                     batch_size=batch_size, sampler=sampler, groups=groups, state=state,
-                    record_every=record_every, progress=progress, description=description)
+                    precondition=precondition, record_every=record_every, progress=progress,
+                    description=description)
 
 
 # Steps per block. Minibatch indices and noise are drawn for a block of steps at once, the
@@ -208,7 +216,8 @@ def _clone_extra(extra: dict) -> dict:
 def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
          nbeta: Any, step_size: Any, localization: Any, chains: int, steps: int,
          batch_size: int, sampler: str, groups: torch.Tensor | None, state: ChainState,
-         record_every: int | None, progress: bool, description: str) -> ChainRun:
+         precondition: torch.Tensor | None, record_every: int | None, progress: bool,
+         description: str) -> ChainRun:
     n = x.shape[0]
     dev, dt = centers.device, centers.dtype
     rule = STEPS[sampler]()
@@ -242,6 +251,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     at_star = split(centers)
     leaf_list = list(leaves.values())
     grad = torch.zeros_like(w)  # parameters that no layer uses keep a zero gradient
+    metric = None if precondition is None else precondition @ precondition  # S², symmetric
     grads = None if stack is None else split(grad)
     y_dim = None if groups is None else 0
     y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
@@ -287,6 +297,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             losses[:, t] = val if alive is None else torch.where(alive[:, 0], val, torch.nan)
             drift = torch.mul(nb, grad)
             drift.add_((w - centers).mul_(gam))
+            if metric is not None:
+                drift = torch.matmul(drift.unsqueeze(1), metric).squeeze(1)
             if alive is None:
                 rule.step(w, state.extra, drift, xi, eps)
             else:
@@ -311,6 +323,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     torch.randint(0, n, (pending, rows), generator=g, out=idx_buf[c, :pending])
                 torch.randn((pending, n_params), generator=g, out=noise_buf[c, :pending])
             noise = noise_buf[:, :pending]
+            if precondition is not None:  # S·ξ (S symmetric), for the whole block at once
+                noise = torch.matmul(noise, precondition)
             if not full:
                 idx = idx_buf[:, :pending]
                 shape = (chains, pending, rows)

@@ -13,6 +13,7 @@ from torch.func import vmap
 
 from occamlab._check import check_choice, check_int, check_real
 from occamlab._hvp import hvp as shared_hvp
+from occamlab._hvp import hvp_fn
 from occamlab._torch import (
     as_tensor,
     flatten,
@@ -219,13 +220,16 @@ def check_batch(batch_size: int | None, n: int) -> int | None:
 
 def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
               generators: list[torch.Generator], per_point_y: bool = False, iters: int = 20,
-              trace: bool = True, lowest: bool = True) -> tuple[torch.Tensor, ...]:
+              trace: bool = True, lowest: bool = True,
+              precondition: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """Extreme eigenvalues and spectral moments of the Hessian H of L at each of K points.
 
     Arguments:
         points: (K, P) parameters.  y: targets (n, ...), or (K, n, ...) with ``per_point_y``.
         generators: one per point (its probe vectors), so a point's estimate does not depend on
             the others.
+        precondition: (K, P, P) symmetric S per point: the moments are then those of S·H·S, the
+            Hessian in the coordinates z of w = S·z.
 
     Returns:
         ``(top, mean_diag, mean_square, bottom)``, each (K,): |largest eigenvalue| by power
@@ -244,7 +248,11 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
     def hvp(w: torch.Tensor, v: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         # Points are independent, so the Hessian of the summed loss is block diagonal and one
         # product gives every point's HVP at once.
-        return shared_hvp(lambda u: batched(u, xs, yy).sum(), w, v)
+        if precondition is None:
+            return shared_hvp(lambda u: batched(u, xs, yy).sum(), w, v)
+        s = precondition.repeat(w.shape[0] // k, 1, 1)
+        hv = shared_hvp(lambda u: batched(u, xs, yy).sum(), w, (s @ v.unsqueeze(2)).squeeze(2))
+        return (s @ hv.unsqueeze(2)).squeeze(2)
 
     def power(shift: torch.Tensor | None) -> torch.Tensor:
         v = torch.stack([torch.randn(p, generator=g, device=dev, dtype=dt) for g in generators])
@@ -275,11 +283,13 @@ def curvature(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Te
 
 
 def gradient_noise(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
-                   per_point_y: bool = False, groups: int = 8) -> torch.Tensor:
+                   per_point_y: bool = False, groups: int = 8,
+                   precondition: torch.Tensor | None = None) -> torch.Tensor:
     """tr(Σ_g)/P at each of K points: Σ_g the covariance of one row's gradient of L.
 
     The first ≤ 1024 rows are cut into ``groups`` equal groups; group-mean gradients have
     covariance Σ_g/r (r rows each), so tr Σ_g ≈ r·Σⱼ‖ḡⱼ − ḡ‖²/(groups − 1). Returns (K,).
+    With ``precondition`` (K, P, P) S per point, tr(S·Σ_g·S)/P (see :func:`curvature`).
     """
     m = min(x.shape[0], _CURV_ROWS)
     r = m // groups
@@ -290,5 +300,37 @@ def gradient_noise(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: tor
     g = torch.stack([per_point(points, x[j * r:(j + 1) * r],
                                y[:, j * r:(j + 1) * r] if per_point_y else y[j * r:(j + 1) * r])
                      for j in range(groups)], dim=1)  # (K, groups, P)
+    if precondition is not None:
+        g = g @ precondition
     dev = g - g.mean(dim=1, keepdim=True)  # (K, groups, P)
     return r * dev.square().sum(dim=(1, 2)) / (groups - 1) / points.shape[1]
+
+
+# Hessian-vector products per batched backward when a dense Hessian is built.
+_HESS_CHUNK = 64
+
+
+# Rows of a dense Hessian: on a subset, the residual term Σᵢ rᵢ∇²fᵢ of a minimum does not
+# cancel, and its noise (∝ 1/√rows) shows as spurious curvature of either sign.
+_HESS_ROWS = 16384
+
+
+def hessians(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
+             per_point_y: bool = False, rows: int = _HESS_ROWS) -> torch.Tensor:
+    """The dense Hessians (K, P, P) of L at K points (K·P products on at most ``rows`` rows),
+    symmetrized. One graph of ∇L serves every product; columns go in batched backwards."""
+    m = min(x.shape[0], rows)
+    xs, ys = x[:m], (y[:, :m] if per_point_y else y[:m])
+    batched = vmap(loss, in_dims=(0, None, 0 if per_point_y else None))
+    k, p = points.shape
+    _, apply = hvp_fn(lambda u: batched(u, xs, ys).sum(), points)
+    eye = torch.eye(p, device=points.device, dtype=points.dtype)
+    cols = []
+    for j in range(0, p, _HESS_CHUNK):
+        basis = eye[j:j + _HESS_CHUNK].unsqueeze(1).expand(-1, k, p)  # (c, K, P)
+        try:
+            cols.append(apply(basis, batched=True))
+        except RuntimeError:  # an operation without a batching rule: one product at a time
+            cols.append(torch.stack([apply(b.contiguous()) for b in basis]))
+    h = torch.cat(cols).permute(1, 2, 0)  # (K, P, P): [k, :, j] = H_k e_j
+    return (h + h.transpose(1, 2)) / 2

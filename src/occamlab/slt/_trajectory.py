@@ -171,7 +171,7 @@ def trajectory(checkpoints: Any, loss_fn: Callable[[torch.Tensor, torch.Tensor],
         params: names of the parameters to sample (weight-refined LLC), as for ``llc``.
         chains, draws, seed, progress: as for ``llc``; every other keyword of ``llc``
             (``nbeta``, ``step_size``, ``localization``, ``thin``, ``batch_size``,
-            ``max_steps``, ``sampler``) is passed on too.
+            ``max_steps``, ``sampler``, ``precondition``) is passed on too.
 
     Returns:
         A :class:`Trajectory`. A checkpoint far from any minimum (without ``relabel``) is
@@ -181,12 +181,14 @@ def trajectory(checkpoints: Any, loss_fn: Callable[[torch.Tensor, torch.Tensor],
     """
     relabel = check_bool(relabel, "relabel")
     unknown = sorted(set(sampler) - {"nbeta", "step_size", "localization", "thin",
-                                     "batch_size", "max_steps", "sampler", "burnin"})
+                                     "batch_size", "max_steps", "sampler", "burnin",
+                                     "precondition"})
     if unknown:
         raise TypeError(f"trajectory() got unexpected keyword(s) {unknown}")
     opts = check_options(chains=chains, draws=draws, burnin=sampler.pop("burnin", None),
                          thin=sampler.pop("thin", None), max_steps=sampler.pop("max_steps", None),
-                         sampler=sampler.pop("sampler", "sgld"), seed=seed)
+                         sampler=sampler.pop("sampler", "sgld"), seed=seed,
+                         precondition=sampler.pop("precondition", None))
     template, states = _checkpoints(checkpoints)
     check_model(template)
     if not callable(loss_fn):
