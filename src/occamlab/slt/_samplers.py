@@ -320,10 +320,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                 ).view(*shape, *y.shape[1 if groups is None else 2:])
                 with torch.no_grad():
                     if stack is not None:  # all rows of the block in one batched forward
-                        out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1))
-                        refs[:, t0:t0 + pending] = stack.group_losses(
-                            out.reshape(chains * pending, rows, *out.shape[2:]),
-                            ys.flatten(0, 1))[0].reshape(chains, pending)
+                        refs[:, t0:t0 + pending] = stack.block_losses(at_star, xs, ys)
                     elif shared and groups is None:
                         refs[:, t0:t0 + pending] = ref_loss(
                             at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(chains, pending)
