@@ -268,11 +268,15 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
              chains: int, draws: int | None, burnin: int, thin: int | None,
              batch_size: Any, max_steps: int | None, sampler: str, seed: int,
              progress: bool, inspect: Callable[[Settings, float], None] | None = None,
-             record: bool = False) -> list[LLCResult] | tuple[list[LLCResult], list[Sampled]]:
+             inspect_curvature: bool = False, record: bool = False
+             ) -> list[LLCResult] | tuple[list[LLCResult], list[Sampled]]:
     """LLC estimates at every centre: settings, calibration, sampling, summary.
 
     ``inspect(settings, nbeta)`` runs after calibration, before sampling (checks of the
-    centres). ``record=True`` also returns the raw runs with the recorded positions.
+    centres; ``inspect_curvature``: it reads ``settings.mean_curvature``). ``record=True`` also
+    returns the raw runs with the recorded positions. The curvature at w* is measured only when
+    something reads it: a default ε or thin, an adaptive run length (``draws=None``), or
+    ``inspect_curvature``.
     """
     batch = check_batch(batch_size, n)
     notes = []
@@ -292,7 +296,8 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
         localization = check_positive(localization, "localization", allow_zero=True)
     st = calibrate_centres(centres, nbeta=nbeta, step_size=step_size,
                            localization=localization, thin=thin, chains=chains, batch=batch,
-                           sampler=sampler, seed=seed)
+                           sampler=sampler, seed=seed,
+                           measure=draws is None or inspect_curvature)
     if inspect is not None:
         inspect(st, nbeta)
     runs = sample_centres(centres, st, nbeta=nbeta, chains=chains, draws=draws, burnin=burnin,
