@@ -121,3 +121,30 @@ def test_sampler_runs_agree_with_the_general_path(batch):
     assert torch.allclose(a.final, b.final, rtol=1e-9, atol=1e-12)
     assert torch.allclose(a.losses, b.losses, rtol=1e-9, atol=0)
     assert torch.allclose(a.ref_losses, b.ref_losses, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["mse", "ce", "nll"])
+@pytest.mark.parametrize("steps", [3, 40])  # 3·16 < 64 rows: L_B(w*) by a forward at w*
+def test_reference_losses_of_shared_centres_agree_with_the_general_path(kind, steps):
+    # Checkpoints as a trajectory batches them: two centres, two chains each with the centre's
+    # targets. A run of ≥ n rows per chain reads L_B(w*) from a table of every row's loss at
+    # each distinct centre, a shorter one runs a forward at w*; both against the vmapped path
+    # (functional_call at w* of each chain's minibatch), to 1e-12 relative (float64, summed in
+    # another order), and the positions as in the test above.
+    m, lf = _mlp(7), _LOSSES[kind]
+    like = trainable_params(m)
+    fast = make_loss(m, lf, like)
+    general = lambda w, xb, yb: fast(w, xb, yb)  # noqa: E731
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(64, 3, generator=g, dtype=DT)
+    y = _targets(_target_kind(kind), g, (2, 64, 3))
+    p = sum(v.numel() for v in like.values())
+    centres = (flatten(like) + 0.1 * torch.randn(2, p, generator=g, dtype=DT)
+               ).repeat_interleave(2, 0)
+    kw = dict(nbeta=30.0, step_size=1e-3, localization=2.0, chains=4, steps=steps,
+              batch_size=16, sampler="sgld", groups=torch.tensor([0, 0, 1, 1]))
+    a = run_chains(fast, centres, x, y, generator=torch.Generator().manual_seed(9), **kw)
+    b = run_chains(general, centres, x, y, generator=torch.Generator().manual_seed(9), **kw)
+    assert torch.allclose(a.ref_losses, b.ref_losses, rtol=1e-12, atol=0)
+    assert torch.allclose(a.losses, b.losses, rtol=1e-9, atol=0)
+    assert torch.allclose(a.final, b.final, rtol=1e-9, atol=1e-12)

@@ -165,8 +165,10 @@ class Stack:
         y (C, S, B, ...) the rows' targets."""
         c, s = x.shape[:2]
         out = self.forward(params, x.flatten(1, 2))  # (C, width, S·B)
-        out = out.unflatten(2, (s, -1)).transpose(1, 2).flatten(0, 1)  # (C·S, width, B)
-        return self.group_losses(out, y.flatten(0, 1))[0].reshape(c, s)
+        out = out.unflatten(2, (s, -1)).transpose(1, 2)  # (C, S, width, B), a view
+        if self.form is not None:
+            return self.form(out, y, False)[0]
+        return self.group_losses(out.flatten(0, 1), y.flatten(0, 1))[0].reshape(c, s)
 
     def backward(self, params: dict[str, torch.Tensor], tape: list, delta: torch.Tensor,
                  grads: dict[str, torch.Tensor]) -> None:
@@ -213,38 +215,59 @@ class Stack:
             self.backward(params, tape, delta, grads)
         return vals
 
+    def row_losses(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   y_batched: bool) -> torch.Tensor:
+        """Every row's own loss at ``params`` (a closed form only): (G, n) for G stacked parameter
+        sets with targets y (G, n, ...) or shared (n, ...); (n,) for one unstacked set. The loss of
+        a minibatch is the mean of its rows' losses."""
+        assert self.form is not None
+        n = x.shape[0]
+        g = next((v.shape[0] for v in params.values() if v.ndim == 3), 1)
+        size = max(1, _TABLE_ELEMS // (g * max(self.width, x.shape[-1])))
+        parts = []
+        for s in range(0, n, size):
+            out = self.forward(params, x[s:s + size])
+            parts.append(self.form(out, y[:, s:s + size] if y_batched else y[s:s + size],
+                                   False, rows=True)[0])
+        return torch.cat(parts, dim=-1)
 
-# The closed forms take the outputs feature-major, out (G, width, B), and the targets as rows.
 
-def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool):
+# Entries of the outputs computed at once by Stack.row_losses.
+_TABLE_ELEMS = 1 << 18
+
+# The closed forms take the outputs feature-major, out (..., width, B), and the targets as rows,
+# y (..., B, width) or class indices (..., B); the values are over the last two dimensions, or
+# with ``rows`` each row's own loss (..., B), whose mean over the rows is the loss.
+
+def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
     # MSELoss(reduction="mean"): the mean of (out − y)² over each group's entries.
     diff = out - y.mT
-    flat = diff.flatten(1)
-    vals = torch.linalg.vecdot(flat, flat).div_(flat.shape[1])
-    return vals, (diff.mul_(2 / flat.shape[1]) if grad else None)
+    vals = diff.square().mean(dim=-2 if rows else (-2, -1))
+    return vals, (diff.mul_(2 / (out.shape[-2] * out.shape[-1])) if grad else None)
 
 
-def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool):
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
     # CrossEntropyLoss() on class indices: mean over rows of log Σ exp(z) − z_y, with z shifted
     # by its row maximum; the gradient (softmax(z) − onehot(y)) / B reuses the exponentials.
-    y = y.expand(out.shape[0], out.shape[2]).unsqueeze(1)
-    z = out - out.amax(dim=1, keepdim=True)
+    y = y.expand(*out.shape[:-2], out.shape[-1]).unsqueeze(-2)
+    z = out - out.amax(dim=-2, keepdim=True)
     e = z.exp()
-    total = e.sum(dim=1, keepdim=True)
-    vals = (total.log() - z.gather(1, y)).mean(dim=(1, 2))
+    total = e.sum(dim=-2, keepdim=True)
+    each = total.log() - z.gather(-2, y)
+    vals = each.squeeze(-2) if rows else each.mean(dim=(-2, -1))
     if not grad:
         return vals, None
-    delta = e.div_(total).scatter_add_(1, y, torch.full_like(total, -1.0))
-    return vals, delta.div_(out.shape[2])
+    delta = e.div_(total).scatter_add_(-2, y, torch.full_like(total, -1.0))
+    return vals, delta.div_(out.shape[-1])
 
 
 def _squared_error(scale: float) -> Callable:
     # gaussian_nll(σ): scale·mean over rows of ‖out − y‖², scale = 1/(2σ²).
-    def form(out: torch.Tensor, y: torch.Tensor, grad: bool):
+    def form(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
         diff = out - y.mT
-        flat = diff.flatten(1)
-        vals = torch.linalg.vecdot(flat, flat).mul_(scale / out.shape[2])
-        return vals, (diff.mul_(2 * scale / out.shape[2]) if grad else None)
+        each = diff.square().sum(dim=-2)
+        vals = (each if rows else each.mean(dim=-1)).mul_(scale)
+        return vals, (diff.mul_(2 * scale / out.shape[-1]) if grad else None)
 
     return form
 
