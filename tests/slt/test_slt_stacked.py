@@ -55,7 +55,7 @@ def test_loss_and_gradient_match_autograd_per_chain(kind, chains):
     stack = stack.for_targets(y, tuple(y.shape[2:]))
     assert (stack.form is None) == (kind == "other")  # MSE, CE, Gaussian NLL: closed form
     grad = torch.zeros_like(w)
-    vals = stack.loss_and_grad(loss.split(w), x, y, loss.split(grad))
+    vals = stack.loss_and_grad(loss.split(w), x.mT, y, loss.split(grad))  # inputs feature-major
     for c in range(chains):
         f = lambda v, c=c: lf(call(m, loss.split(v), x[c]), y[c])  # noqa: E731
         assert float(vals[c]) == pytest.approx(float(f(w[c])), rel=1e-12)
@@ -78,7 +78,7 @@ def test_tied_and_frozen_parameters():
     loss = make_loss(m, nn.MSELoss(), like)
     w = flatten(like) + 0.2 * torch.randn(2, 20, generator=g, dtype=DT)
     grad = torch.zeros_like(w)
-    stack.for_targets(y, (4,)).loss_and_grad(loss.split(w), x, y, loss.split(grad))
+    stack.for_targets(y, (4,)).loss_and_grad(loss.split(w), x.mT, y, loss.split(grad))
     for c in range(2):
         f = lambda v, c=c: nn.MSELoss()(call(m, loss.split(v), x[c]), y[c])  # noqa: E731
         assert torch.allclose(grad[c], torch.func.grad(f)(w[c]), rtol=1e-12, atol=1e-14)

@@ -266,6 +266,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     grads = None if stack is None else split(grad)
     y_dim = None if groups is None else 0
     y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
+    x_all = x.T if stack is not None else x  # every row, as the step takes them
     if groups is not None and not full:  # the rows of every target set, one after another
         y_rows, y_offset = y.flatten(0, 1), (groups * n).reshape(-1, 1, 1)
     chain_loss = vmap(fn, in_dims=(0, None, y_dim) if full else (0, 0, 0))
@@ -298,17 +299,27 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     chunk = block if table is not None else max(1, min(
         block, _CHUNK_ELEMS // max(chains * rows * row_elems, 1)))
     y_row = y.shape[1 if groups is None else 2:]
-    x_buf = None if full else x.new_empty(chains * chunk * rows, *x.shape[1:])
-    y_buf = None if full else y.new_empty(chains * chunk * rows, *y_row)
+    # The stack takes its inputs feature-major (C, in, B): gathered one input feature at a time.
+    x_cols = x.T.contiguous() if stack is not None and not full else None
+    m_max = chains * chunk * rows
+    x_buf = None if full else (x.new_empty(x.shape[1], m_max) if x_cols is not None
+                               else x.new_empty(m_max, *x.shape[1:]))
+    y_buf = None if full else y.new_empty(m_max, *y_row)
 
     def rows_of(j0: int, j1: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steps j0..j1 of the block: every chain's minibatch rows (C, j1 − j0, B, ...)."""
+        """Steps j0..j1 of the block: every chain's minibatch, inputs (C, j1 − j0, B, ...) or
+        feature-major for the stack (C, j1 − j0, in, B), targets (C, j1 − j0, B, ...)."""
         idx = idx_buf[:, j0:j1]
-        shape, m = idx.shape, idx.numel()
-        xs = torch.index_select(x, 0, idx.reshape(-1), out=x_buf[:m])
+        shape, m, flat = idx.shape, idx.numel(), idx.reshape(-1)
+        if x_cols is not None:
+            for j in range(x_cols.shape[0]):
+                torch.index_select(x_cols[j], 0, flat, out=x_buf[j, :m])
+            xs = x_buf[:, :m].view(-1, *shape).permute(1, 2, 0, 3)
+        else:
+            xs = torch.index_select(x, 0, flat, out=x_buf[:m]).view(*shape, *x.shape[1:])
         ys = torch.index_select(y if groups is None else y_rows, 0, (
             idx if groups is None else idx + y_offset).reshape(-1), out=y_buf[:m])
-        return xs.view(*shape, *x.shape[1:]), ys.view(*shape, *y_row)
+        return xs, ys.view(*shape, *y_row)
 
     kept = [] if record_every else None
     # alive is None while every chain is finite: the fast path updates w in place and checks
@@ -375,7 +386,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     refs[:, c0:c0 + span] = ref_loss(at_star, xs, ys)
         k = t - t0
         if full:
-            step(t, x, y_full, noise[:, k])
+            step(t, x_all, y_full, noise[:, k])
         else:
             step(t, xs[:, t - c0], ys[:, t - c0], noise[:, k])
         if k == pending - 1 and saved is not None:
@@ -388,7 +399,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     del kept[saved[2]:]
                 alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
                 for j in range(pending):
-                    xy = (x, y_full) if full else tuple(v[:, 0] for v in rows_of(j, j + 1))
+                    xy = (x_all, y_full) if full else tuple(v[:, 0] for v in rows_of(j, j + 1))
                     step(t0 + j, *xy, noise[:, j])
     if stack is None:
         for v in leaf_list:

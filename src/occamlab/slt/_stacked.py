@@ -15,8 +15,8 @@ independent, so ∂(Σ_c L_c)/∂W_c = ∇L_c):
 Activations are kept feature-major, (C, features, B) with the B rows of a minibatch last: each
 chain's product is then a short, wide (out × in)·(in × B) one, which BLAS runs 3–5 times faster
 than the tall, narrow (B × in)·(in × out) of the row-major layout at these widths (a few to a
-few tens of features, B in the hundreds). The inputs arrive row-major, (C, B, in), and enter
-the first layer as a transposed view.
+few tens of features, B in the hundreds). The inputs come feature-major too (the sampler
+gathers a minibatch one input feature at a time); targets stay rows.
 
 Only the loss itself (the user's ``loss_fn``, per chain) goes through autograd, and not even that
 for ``MSELoss``, ``CrossEntropyLoss`` and :func:`occamlab.tasks.gaussian_nll`, whose values and
@@ -107,9 +107,10 @@ class Stack:
 
     def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor, *,
                 tape: list | None = None) -> torch.Tensor:
-        """The outputs on the rows ``x`` (B, in), shared, or (C, B, in), feature-major: (C, out,
-        B) when parameters are stacked. ``tape`` collects what :meth:`backward` needs."""
-        h = x.mT
+        """The outputs on the inputs ``x`` feature-major, (in, B) shared or (C, in, B), also
+        feature-major: (C, out, B) when parameters are stacked. ``tape`` collects what
+        :meth:`backward` needs."""
+        h = x
         for layer in self.layers:
             kind = layer[0]
             if kind == "linear":
@@ -161,10 +162,10 @@ class Stack:
 
     def block_losses(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
                      ) -> torch.Tensor:
-        """The losses (C, S) of S minibatches per chain in one batched forward: x (C, S, B, in),
-        y (C, S, B, ...) the rows' targets."""
+        """The losses (C, S) of S minibatches per chain in one batched forward: x (C, S, in, B)
+        feature-major, y (C, S, B, ...) the rows' targets."""
         c, s = x.shape[:2]
-        out = self.forward(params, x.flatten(1, 2))  # (C, width, S·B)
+        out = self.forward(params, x.transpose(1, 2).flatten(2))  # (C, width, S·B)
         out = out.unflatten(2, (s, -1)).transpose(1, 2)  # (C, S, width, B), a view
         if self.form is not None:
             return self.form(out, y, False)[0]
@@ -207,7 +208,8 @@ class Stack:
     def loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                       grads: dict[str, torch.Tensor], *, y_batched: bool = True
                       ) -> torch.Tensor:
-        """Each chain's loss (C,) on its rows, its gradient written into ``grads``."""
+        """Each chain's loss (C,) on its rows (inputs feature-major, as :meth:`forward`), its
+        gradient written into ``grads``."""
         tape: list = []
         with torch.no_grad():
             out = self.forward(params, x, tape=tape)
@@ -217,16 +219,16 @@ class Stack:
 
     def row_losses(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                    y_batched: bool) -> torch.Tensor:
-        """Every row's own loss at ``params`` (a closed form only): (G, n) for G stacked parameter
-        sets with targets y (G, n, ...) or shared (n, ...); (n,) for one unstacked set. The loss of
-        a minibatch is the mean of its rows' losses."""
+        """Every row's own loss at ``params`` (a closed form only) on the rows x (n, in): (G, n)
+        for G stacked parameter sets with targets y (G, n, ...) or shared (n, ...); (n,) for one
+        unstacked set. The loss of a minibatch is the mean of its rows' losses."""
         assert self.form is not None
         n = x.shape[0]
         g = next((v.shape[0] for v in params.values() if v.ndim == 3), 1)
         size = max(1, _TABLE_ELEMS // (g * max(self.width, x.shape[-1])))
         parts = []
         for s in range(0, n, size):
-            out = self.forward(params, x[s:s + size])
+            out = self.forward(params, x[s:s + size].mT)
             parts.append(self.form(out, y[:, s:s + size] if y_batched else y[s:s + size],
                                    False, rows=True)[0])
         return torch.cat(parts, dim=-1)
