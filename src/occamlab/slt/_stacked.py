@@ -77,8 +77,9 @@ class Stack:
     """
 
     def __init__(self, layers: list[tuple], loss_fn: Callable, form: Callable | None = None,
-                 width: int = 0):
+                 width: int = 0, affine: bool = False):
         self.layers, self.loss_fn, self.form, self.width = layers, loss_fn, form, width
+        self.affine = affine  # Linear layers only, collapsed (see _affine_loss_and_grad)
 
     @classmethod
     def of(cls, model: nn.Module, loss_fn: Callable, like: dict[str, torch.Tensor]
@@ -99,7 +100,12 @@ class Stack:
                 layers.append(("leaky", float(m.negative_slope)))
             elif not isinstance(m, nn.Identity):
                 layers.append((type(m).__name__.lower(),))
-        return cls(layers, loss_fn, None, width)
+        lins = [m for m in mods if isinstance(m, nn.Linear)]
+        # Collapsing Linear layers into one map pays when it is no larger than the layers.
+        affine = (len(lins) > 1 and all(kind[0] == "linear" for kind in layers)
+                  and lins[0].in_features * width <= sum(m.in_features * m.out_features
+                                                         for m in lins))
+        return cls(layers, loss_fn, None, width, affine)
 
     @staticmethod
     def _get(params: dict, name: str | None, const: torch.Tensor | None) -> torch.Tensor | None:
@@ -139,7 +145,7 @@ class Stack:
         """This stack with the loss in closed form when the loss and the targets ``y`` (whose
         rows have shape ``row_shape``) allow it (see :func:`_closed_form`)."""
         form = _closed_form(self.loss_fn, y, row_shape, self.width)
-        return Stack(self.layers, self.loss_fn, form, self.width)
+        return Stack(self.layers, self.loss_fn, form, self.width, self.affine)
 
     def group_losses(self, out: torch.Tensor, y: torch.Tensor, y_batched: bool = True, *,
                      grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -174,17 +180,7 @@ class Stack:
     def backward(self, params: dict[str, torch.Tensor], tape: list, delta: torch.Tensor,
                  grads: dict[str, torch.Tensor]) -> None:
         """Write ∂L/∂θ (C, *shape) of every sampled parameter into the views ``grads``."""
-        written: set[str] = set()
-
-        def put(name: str | None, g: torch.Tensor) -> None:
-            if name is None:
-                return
-            if name in written:  # a weight tied across layers: contributions add
-                grads[name].add_(g)
-            else:
-                grads[name].copy_(g)
-                written.add(name)
-
+        put = _writer(grads)
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             kind = layer[0]
@@ -210,11 +206,62 @@ class Stack:
                       ) -> torch.Tensor:
         """Each chain's loss (C,) on its rows (inputs feature-major, as :meth:`forward`), its
         gradient written into ``grads``."""
+        if self.affine:
+            return self._affine_loss_and_grad(params, x, y, grads, y_batched)
         tape: list = []
         with torch.no_grad():
             out = self.forward(params, x, tape=tape)
             vals, delta = self.group_losses(out, y, y_batched, grad=True)
             self.backward(params, tape, delta, grads)
+        return vals
+
+    def _affine_loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor,
+                              y: torch.Tensor, grads: dict[str, torch.Tensor], y_batched: bool
+                              ) -> torch.Tensor:
+        """:meth:`loss_and_grad` of Linear layers only, through their composite affine map.
+
+        With h_l = P_l·x + q_l (P_0 = I, q_0 = 0; P_l = W_l·P_{l−1}, q_l = W_l·q_{l−1} + b_l),
+        the outputs are P_L·x + q_L, and with δ = ∂L/∂out, G = Σ_rows δ·xᵀ, s = Σ_rows δ and
+        S_l = W_L⋯W_{l+1}, the chain rule gives
+
+            ∂L/∂W_l = Σ_rows S_lᵀδ·h_{l−1}ᵀ = T_l·P_{l−1}ᵀ + t_l·q_{l−1}ᵀ,   ∂L/∂b_l = t_l,
+
+        with T_l = S_lᵀ·G and t_l = S_lᵀ·s, T_{l−1} = W_lᵀ·T_l. The rows enter two products
+        only (the outputs and G); the rest are products of the small matrices.
+        """
+        lin = [(self._get(params, ly[1], ly[2]), self._get(params, ly[3], ly[4]), ly[1], ly[3])
+               for ly in self.layers]
+        with torch.no_grad():
+            maps = []  # (P_{l−1}, q_{l−1}) of each layer's input; None for I and 0
+            p = q = None
+            for w, b, _, _ in lin:
+                maps.append((p, q))
+                p = w if p is None else torch.matmul(w, p)
+                if q is not None:
+                    q = torch.matmul(w, q.unsqueeze(-1)).squeeze(-1)
+                q = b if q is None else (q if b is None else q + b)
+            out = torch.matmul(p, x)
+            if q is not None:
+                out = out + q.unsqueeze(-1)
+            vals, delta = self.group_losses(out, y, y_batched, grad=True)
+            t_mat = torch.matmul(delta, x.mT)  # G
+            t_vec = delta.sum(dim=-1) if any(qq is not None for _, qq in maps) or any(
+                b is not None for _, b, _, _ in lin) else None  # s
+            put = _writer(grads)
+            for i in range(len(lin) - 1, -1, -1):
+                w, b, w_name, b_name = lin[i]
+                p_in, q_in = maps[i]
+                if w_name is not None:
+                    g = t_mat if p_in is None else torch.matmul(t_mat, p_in.mT)
+                    if q_in is not None:
+                        g = g + t_vec.unsqueeze(-1) * q_in.unsqueeze(-2)
+                    put(w_name, g)
+                if b_name is not None:
+                    put(b_name, t_vec)
+                if i > 0:
+                    t_mat = torch.matmul(w.mT, t_mat)
+                    if t_vec is not None:
+                        t_vec = torch.matmul(w.mT, t_vec.unsqueeze(-1)).squeeze(-1)
         return vals
 
     def row_losses(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -232,6 +279,23 @@ class Stack:
             parts.append(self.form(out, y[:, s:s + size] if y_batched else y[s:s + size],
                                    False, rows=True)[0])
         return torch.cat(parts, dim=-1)
+
+
+def _writer(grads: dict[str, torch.Tensor]) -> Callable[[str | None, torch.Tensor], None]:
+    """``put(name, g)``: write a parameter's gradient into its view; a weight tied across layers
+    gets the sum of its layers' contributions."""
+    written: set[str] = set()
+
+    def put(name: str | None, g: torch.Tensor) -> None:
+        if name is None:
+            return
+        if name in written:
+            grads[name].add_(g)
+        else:
+            grads[name].copy_(g)
+            written.add(name)
+
+    return put
 
 
 # Entries of the outputs computed at once by Stack.row_losses.
