@@ -299,12 +299,17 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     chunk = block if table is not None else max(1, min(
         block, _CHUNK_ELEMS // max(chains * rows * row_elems, 1)))
     y_row = y.shape[1 if groups is None else 2:]
-    # The stack takes its inputs feature-major (C, in, B): gathered one input feature at a time.
+    # The stack takes its inputs feature-major (C, in, B): they are gathered one input feature at
+    # a time, and so are its targets when they are vectors (each feature a table of its own is
+    # more cache-friendly than rows; the targets are then a (C, ..., B, width) view).
     x_cols = x.T.contiguous() if stack is not None and not full else None
+    y_src = None if full else (y if groups is None else y_rows)
+    y_cols = y_src.T.contiguous() if x_cols is not None and len(y_row) == 1 else None
     m_max = chains * chunk * rows
     x_buf = None if full else (x.new_empty(x.shape[1], m_max) if x_cols is not None
                                else x.new_empty(m_max, *x.shape[1:]))
-    y_buf = None if full else y.new_empty(m_max, *y_row)
+    y_buf = None if full else (y.new_empty(y_row[0], m_max) if y_cols is not None
+                               else y.new_empty(m_max, *y_row))
 
     def rows_of(j0: int, j1: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps j0..j1 of the block: every chain's minibatch, inputs (C, j1 − j0, B, ...) or
@@ -317,9 +322,13 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             xs = x_buf[:, :m].view(-1, *shape).permute(1, 2, 0, 3)
         else:
             xs = torch.index_select(x, 0, flat, out=x_buf[:m]).view(*shape, *x.shape[1:])
-        ys = torch.index_select(y if groups is None else y_rows, 0, (
-            idx if groups is None else idx + y_offset).reshape(-1), out=y_buf[:m])
-        return xs, ys.view(*shape, *y_row)
+        if groups is not None:
+            flat = (idx + y_offset).reshape(-1)
+        if y_cols is not None:
+            for j in range(y_cols.shape[0]):
+                torch.index_select(y_cols[j], 0, flat, out=y_buf[j, :m])
+            return xs, y_buf[:, :m].view(-1, *shape).permute(1, 2, 3, 0)
+        return xs, torch.index_select(y_src, 0, flat, out=y_buf[:m]).view(*shape, *y_row)
 
     kept = [] if record_every else None
     # alive is None while every chain is finite: the fast path updates w in place and checks
