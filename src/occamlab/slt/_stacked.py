@@ -308,8 +308,13 @@ _TABLE_ELEMS = 1 << 18
 def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
     # MSELoss(reduction="mean"): the mean of (out − y)² over each group's entries.
     diff = out - y.mT
-    vals = diff.square().mean(dim=-2 if rows else (-2, -1))
-    return vals, (diff.mul_(2 / (out.shape[-2] * out.shape[-1])) if grad else None)
+    size = out.shape[-2] * out.shape[-1]
+    if rows:
+        vals = diff.square().mean(dim=-2)
+    else:  # one pass: the dot product of each group's entries with themselves
+        flat = diff.flatten(-2)
+        vals = torch.linalg.vecdot(flat, flat).div_(size)
+    return vals, (diff.mul_(2 / size) if grad else None)
 
 
 def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
