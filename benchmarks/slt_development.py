@@ -11,11 +11,14 @@ against 20 ``slt.llc`` calls at the same settings (4 chains × 300 steps, batch 
 and against devinterp 1.3.2's ``estimate_learning_coeff_with_summary`` in a loop (same settings,
 MSE loss; devinterp runs its chains one after another). One torch thread on every side.
 
-Run: ``python benchmarks/slt_development.py``. Prints Markdown tables.
+Run: ``python benchmarks/slt_development.py`` (``--only trajectory`` for case 2 alone,
+``--no-peer`` to skip devinterp, ``--threads 2`` for two torch threads on every side). Prints
+Markdown tables.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -77,7 +80,7 @@ def single_vs_loop() -> dict:
             "occamlab s": t_ours, "plain loop s": t_loop, "speed-up": t_loop / t_ours}
 
 
-def trajectory_case() -> list[dict]:
+def trajectory_case(peer: bool = True, reps: int = 2) -> list[dict]:
     import saddle_to_saddle as s2s
 
     x, y = s2s.teacher()
@@ -107,10 +110,12 @@ def trajectory_case() -> list[dict]:
             out.append(slt.llc(m, lf, (x, yk), **kw).mean)
         res["sep"] = out
 
-    t_traj, t_sep = best_of(batched, 2), best_of(separate, 2)
+    t_traj, t_sep = best_of(batched, reps), best_of(separate, reps)
     rows = [{"case": f"trajectory of {k} checkpoints (5→3→3→5, relabelled)",
              "occamlab s": t_traj, "baseline": "20 separate slt.llc", "baseline s": t_sep,
              "speed-up": t_sep / t_traj}]
+    if not peer:
+        return rows
     with tempfile.TemporaryDirectory() as tmp:
         paths, init = [], []
         for i, m in enumerate(nets):
@@ -140,14 +145,24 @@ def trajectory_case() -> list[dict]:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["single", "trajectory"])
+    ap.add_argument("--no-peer", action="store_true", help="skip devinterp")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=2, help="best of this many runs per side")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; torch "
-          f"{torch.__version__}")
-    a = single_vs_loop()
-    print("| case | occamlab s | plain loop s | speed-up |\n|---|---|---|---|")
-    print(f"| {a['case']} | {a['occamlab s']:.3f} | {a['plain loop s']:.3f} | "
-          f"{a['speed-up']:.2f} |")
-    rows = trajectory_case()
+          f"{torch.__version__}; {args.threads} torch thread(s)")
+    if args.only != "trajectory":
+        a = single_vs_loop()
+        print("| case | occamlab s | plain loop s | speed-up |\n|---|---|---|---|")
+        print(f"| {a['case']} | {a['occamlab s']:.3f} | {a['plain loop s']:.3f} | "
+              f"{a['speed-up']:.2f} |")
+    if args.only == "single":
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    rows = trajectory_case(peer=not args.no_peer, reps=args.reps)
     print("\n| case | occamlab s | baseline | baseline s | speed-up |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['case']} | {r['occamlab s']:.2f} | {r['baseline']} | "

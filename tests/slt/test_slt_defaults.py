@@ -54,7 +54,8 @@ def test_default_step_holds_the_regular_part_bias_at_its_budget(precondition):
     d_eff = float(a.sum() ** 2 / (a ** 2).sum())
     assert 0.5 * 0.025 * d_eff / len(a) < bias < 1.25 * 0.025, (bias, d_eff)
     assert r.batch_size == math.ceil(r.nbeta)  # B = ⌈nβ⌉ rows
-    assert r.localization == pytest.approx(8 / 9)  # γ = P/R², R = 3
+    # γ = P/R², R = 3 plain; 3 per coordinate preconditioned
+    assert r.localization == pytest.approx(8 / 9 if precondition is False else 3.0)
 
 
 def test_gradient_noise_is_the_hessian_for_a_well_specified_model_and_zero_without_noise():

@@ -72,6 +72,35 @@ def test_far_from_minimum_is_named(teacher):
     assert "step 3 " not in msg  # the least-squares solution is a minimum
 
 
+def test_fixed_settings_skip_the_curvature_unless_the_warning_reads_it(teacher, monkeypatch):
+    # With ε, γ, thin and draws all given nothing reads the curvature at w*: llc does not
+    # measure it, and its draws are bit-identical to a run that does (the trajectory without
+    # relabel, which needs tr(H)/P for its far-from-minimum check; the curvature's probes have
+    # their own streams, and checkpoint 0 of a trajectory without steps has llc's key 0). The
+    # check still names a far checkpoint under these fixed settings.
+    from occamlab.slt import _estimate
+
+    calls = []
+    real = _estimate.curvature
+    monkeypatch.setattr(_estimate, "curvature",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    near, far = fit_least_squares(teacher), _random_linear(4, 5)
+    kw = dict(nbeta=100.0, step_size=1e-4, localization=1.0, draws=15, burnin=5, thin=2,
+              progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", slt.LLCWarning)  # 15 draws: short chains
+        single = slt.llc(near, teacher.loss(), teacher.data, **kw)
+        assert calls == []
+        tr = slt.trajectory([near], teacher.loss(), teacher.data, **kw)
+        assert len(calls) == 1
+        slt.trajectory([near], teacher.loss(), teacher.data, relabel=True, **kw)
+        assert len(calls) == 1
+    assert torch.equal(single.traces, tr.results[0].traces)
+    assert torch.equal(single.ref_traces, tr.results[0].ref_traces)
+    with pytest.warns(slt.LLCWarning, match=r"far from a minimum.*step 7 "):
+        slt.trajectory([near, far], teacher.loss(), teacher.data, steps=[3, 7], **kw)
+
+
 class _TwoBlocks(nn.Module):
     """y = a·x[:, :3] + b·x[:, 3:]: two parameter blocks of a regular model."""
 

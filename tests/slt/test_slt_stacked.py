@@ -55,7 +55,7 @@ def test_loss_and_gradient_match_autograd_per_chain(kind, chains):
     stack = stack.for_targets(y, tuple(y.shape[2:]))
     assert (stack.form is None) == (kind == "other")  # MSE, CE, Gaussian NLL: closed form
     grad = torch.zeros_like(w)
-    vals = stack.loss_and_grad(loss.split(w), x, y, loss.split(grad))
+    vals = stack.loss_and_grad(loss.split(w), x.mT, y, loss.split(grad))  # inputs feature-major
     for c in range(chains):
         f = lambda v, c=c: lf(call(m, loss.split(v), x[c]), y[c])  # noqa: E731
         assert float(vals[c]) == pytest.approx(float(f(w[c])), rel=1e-12)
@@ -78,7 +78,7 @@ def test_tied_and_frozen_parameters():
     loss = make_loss(m, nn.MSELoss(), like)
     w = flatten(like) + 0.2 * torch.randn(2, 20, generator=g, dtype=DT)
     grad = torch.zeros_like(w)
-    stack.for_targets(y, (4,)).loss_and_grad(loss.split(w), x, y, loss.split(grad))
+    stack.for_targets(y, (4,)).loss_and_grad(loss.split(w), x.mT, y, loss.split(grad))
     for c in range(2):
         f = lambda v, c=c: nn.MSELoss()(call(m, loss.split(v), x[c]), y[c])  # noqa: E731
         assert torch.allclose(grad[c], torch.func.grad(f)(w[c]), rtol=1e-12, atol=1e-14)
@@ -98,13 +98,17 @@ def test_other_models_and_losses_take_the_general_path():
     assert ce.for_targets(torch.tensor([0, 0]), ()).form is not None
 
 
+@pytest.mark.parametrize("model", ["mlp", "linear"])  # linear: the collapsed affine map
 @pytest.mark.parametrize("batch", [16, 64])  # minibatch and full batch
-def test_sampler_runs_agree_with_the_general_path(batch):
+def test_sampler_runs_agree_with_the_general_path(batch, model):
     # The same chains (generators, settings) through the stack path (a model's loss) and
     # through the vmapped path (a loss of a flat vector, which has no stack): the same
     # positions and traces after 40 steps, per-chain centres and targets included, to 1e-9
     # relative (float64; rounding differences grow along the chains by ~(1 + ε·a)^T).
-    m = _mlp(4)
+    torch.manual_seed(4)
+    m = _mlp(4) if model == "mlp" else nn.Sequential(
+        nn.Linear(3, 2, bias=False, dtype=DT), nn.Linear(2, 2, dtype=DT),
+        nn.Linear(2, 3, bias=False, dtype=DT))
     like = trainable_params(m)
     fast = make_loss(m, nn.MSELoss(), like)
     general = lambda w, xb, yb: fast(w, xb, yb)  # noqa: E731  (not a model loss: no stack)
@@ -121,3 +125,72 @@ def test_sampler_runs_agree_with_the_general_path(batch):
     assert torch.allclose(a.final, b.final, rtol=1e-9, atol=1e-12)
     assert torch.allclose(a.losses, b.losses, rtol=1e-9, atol=0)
     assert torch.allclose(a.ref_losses, b.ref_losses, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["mse", "ce", "nll"])
+@pytest.mark.parametrize("steps", [3, 40])  # 3·16 < 64 rows: L_B(w*) by a forward at w*
+def test_reference_losses_of_shared_centres_agree_with_the_general_path(kind, steps):
+    # Checkpoints as a trajectory batches them: two centres, two chains each with the centre's
+    # targets. A run of ≥ n rows per chain reads L_B(w*) from a table of every row's loss at
+    # each distinct centre, a shorter one runs a forward at w*; both against the vmapped path
+    # (functional_call at w* of each chain's minibatch), to 1e-12 relative (float64, summed in
+    # another order), and the positions as in the test above.
+    m, lf = _mlp(7), _LOSSES[kind]
+    like = trainable_params(m)
+    fast = make_loss(m, lf, like)
+    general = lambda w, xb, yb: fast(w, xb, yb)  # noqa: E731
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(64, 3, generator=g, dtype=DT)
+    y = _targets(_target_kind(kind), g, (2, 64, 3))
+    p = sum(v.numel() for v in like.values())
+    centres = (flatten(like) + 0.1 * torch.randn(2, p, generator=g, dtype=DT)
+               ).repeat_interleave(2, 0)
+    kw = dict(nbeta=30.0, step_size=1e-3, localization=2.0, chains=4, steps=steps,
+              batch_size=16, sampler="sgld", groups=torch.tensor([0, 0, 1, 1]))
+    a = run_chains(fast, centres, x, y, generator=torch.Generator().manual_seed(9), **kw)
+    b = run_chains(general, centres, x, y, generator=torch.Generator().manual_seed(9), **kw)
+    assert torch.allclose(a.ref_losses, b.ref_losses, rtol=1e-12, atol=0)
+    assert torch.allclose(a.losses, b.losses, rtol=1e-9, atol=0)
+    assert torch.allclose(a.final, b.final, rtol=1e-9, atol=1e-12)
+
+
+def _linear_only(case):
+    torch.manual_seed(11)
+    if case == "tied":  # the middle weight tied to the first, the last bias frozen
+        a, c = nn.Linear(4, 4, dtype=DT), nn.Linear(4, 3, dtype=DT)
+        b = nn.Linear(4, 4, bias=False, dtype=DT)
+        b.weight = a.weight
+        m = nn.Sequential(a, b, nn.Identity(), c)
+        return m, {k: v for k, v in trainable_params(m).items() if k != "3.bias"}
+    bias = case == "bias"
+    m = nn.Sequential(nn.Linear(4, 3, bias=bias, dtype=DT), nn.Linear(3, 3, bias=bias, dtype=DT),
+                      nn.Sequential(nn.Linear(3, 4, bias=bias, dtype=DT)))
+    return m, trainable_params(m)
+
+
+@pytest.mark.parametrize("kind", ["mse", "ce", "other"])
+@pytest.mark.parametrize("case", ["plain", "bias", "tied"])
+def test_linear_layers_collapsed_match_autograd_per_chain(case, kind):
+    # Linear layers only (a deep linear network, with biases, tied and frozen parameters) take
+    # the composite affine map; each chain's loss and gradient against torch.func.grad of the
+    # model at that chain's parameters, to 1e-12 relative as above.
+    m, like = _linear_only(case)
+    lf = _LOSSES[kind]
+    stack = Stack.of(m, lf, like)
+    assert stack.affine
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(5, 23, 4, generator=g, dtype=DT)
+    width = 3 if case == "tied" else 4
+    y = _targets(_target_kind(kind), g, (5, 23, width))
+    p = sum(v.numel() for v in like.values())
+    w = flatten(like) + 0.3 * torch.randn(5, p, generator=g, dtype=DT)
+    loss = make_loss(m, lf, like)
+    stack = stack.for_targets(y, tuple(y.shape[2:]))
+    grad = torch.zeros_like(w)
+    vals = stack.loss_and_grad(loss.split(w), x.mT, y, loss.split(grad))
+    for c in range(5):
+        f = lambda v, c=c: lf(call(m, loss.split(v), x[c]), y[c])  # noqa: E731
+        assert float(vals[c]) == pytest.approx(float(f(w[c]).detach()), rel=1e-12)
+        assert torch.allclose(grad[c], torch.func.grad(f)(w[c]), rtol=1e-12, atol=1e-14)
+    wide = nn.Sequential(nn.Linear(6, 2, dtype=DT), nn.Linear(2, 6, dtype=DT))  # 36 > 12 + 12
+    assert not Stack.of(wide, lf, trainable_params(wide)).affine

@@ -146,3 +146,38 @@ def test_bad_input():
         slt.stages(STEPS, y, flatness=0.0)
     with pytest.raises(ValueError, match="bandwidth"):
         slt.stages(STEPS, y, bandwidth=-1.0)
+
+
+# λ̂ ± SE of the 5→3→3→5 saddle-to-saddle study with defaults (examples/saddle_to_saddle.py,
+# n = 10,000): plateaus of rank 0 (steps 5–59), 1 (83–341), 2 (485–1979) and 3 (2814, 4000).
+_SADDLE_STEPS = [5, 7, 10, 14, 20, 29, 41, 59, 83, 119, 169, 240, 341, 485, 689, 979, 1392, 1979,
+                 2814, 4000]
+_SADDLE_LLC = [3.77, 3.89, 3.81, 4.59, 3.75, 4.08, 4.18, 4.53, 6.44, 6.75, 6.26, 6.34, 6.73, 8.74,
+               9.36, 8.49, 8.72, 8.73, 10.50, 10.90]
+_SADDLE_SE = [0.08, 0.14, 0.13, 0.29, 0.14, 0.08, 0.55, 0.11, 0.08, 0.11, 0.12, 0.17, 0.23, 0.33,
+              0.16, 0.11, 0.19, 0.16, 0.15, 0.28]
+
+
+def test_short_plateaus_need_the_estimates_own_standard_errors():
+    # Five checkpoints per plateau: 6 of the 18 pseudo-residuals straddle a transition, so their
+    # median is no longer the noise (0.69, over three times the SEs' root mean square, 0.21) and
+    # the significance rule merges the three real stages into one. With the SEs (what a
+    # trajectory passes) the three type-A stages come back, each boundary on a plateau.
+    from occamlab.slt._stages import _noise
+
+    x = np.log1p(np.array(_SADDLE_STEPS, dtype=float))
+    rms = float(np.sqrt(np.mean(np.square(_SADDLE_SE))))
+    assert _noise(x, np.array(_SADDLE_LLC)) > 3 * rms
+    assert slt.stages(_SADDLE_STEPS, _SADDLE_LLC).kinds == ("A",)
+    st = slt.stages(_SADDLE_STEPS, _SADDLE_LLC, se=_SADDLE_SE)
+    assert st.kinds == ("A", "A", "A")
+    assert st.noise == pytest.approx(rms, rel=1e-12)
+    for b in st.boundaries.tolist()[1:-1]:
+        assert 83 <= b <= 341 or 485 <= b <= 1979, st.boundaries
+
+
+def test_bad_standard_errors():
+    with pytest.raises(ValueError, match="se has 2 entries but llc has 3"):
+        slt.stages([1, 2, 3], [1.0, 2.0, 3.0], se=[0.1, 0.1])
+    with pytest.raises(ValueError, match="se must be finite and ≥ 0"):
+        slt.stages([1, 2, 3], [1.0, 2.0, 3.0], se=[0.1, -0.1, 0.1])

@@ -45,6 +45,12 @@ of L_n, with a = nβ·(curvature) + γ the curvature of the sampled potential:
   and deflates λ̂ (a deep linear network at a rank-1 saddle, nβ = 1086, gave 5.0 at γ = 49
   against Aoyagi's 6.5, 6.4 at γ = 10). A γ → 0 lets chains wander into regions of other
   curvature (at the origin of the same network, γ = 0.0012 gave 5.2 against 4.5).
+  Preconditioned, γ = 3 instead, the same for every coordinate: a localization's cost there is
+  no longer a flat direction's relaxation 2/(εγ), and a total radius R spread over P
+  coordinates confines each coordinate of a wide network more tightly than a narrow one's,
+  deflating λ̂ where the loss is degenerate to high order (a 5→10→10→5 deep linear network
+  near the origin, nβ = 1086, Aoyagi's λ = 12.5: 7.8 at γ = P/9 = 22, 11.2 at γ = 4.3, 12.5
+  at γ = 3, 18.3 at γ = 1, the last a wander beyond the origin's own scale).
 - Run length (``draws=None``). The slowest direction relaxes in τ = 2/(ε·(a_min + γ)) steps
   (a_min the smallest curvature of nβ·H, often 0: then the localization alone sets it;
   preconditioned, a_min + γ = 1). The
@@ -78,16 +84,19 @@ STEP_CAP = 0.25
 STEP_FRACTION = 0.05
 # γ = P/R²: the chains' ball around w* (module doc).
 LOC_RADIUS = 3.0
+# Preconditioned: γ per coordinate, whatever P (module doc).
+LOC_COORD = 3.0
 _PILOT_STEPS = 100
-# Steps per draw of a fixed run (``draws`` given): 1/(ε·a_mean), at most 100.
-MAX_THIN = 100
+# Steps per draw: 1/(ε·a_mean), at most 1000.
+MAX_THIN = 1000
+_FALLBACK_THIN = 100  # when there is no curvature to set it
 # A chain whose estimate passes this many times the parameter count ran away: λ ≤ P/2 always.
 RUNAWAY = 10.0
 _TARGET_ESS, _STOP_RHAT, _STOP_GEWEKE = 400.0, 1.05, 2.0
 _MIN_STEPS, _CAP_DOUBLINGS, _CAP_DRAWS = 200, 3, 400
 # Precondition SGLD by the curvature at w* when P is at most this (module doc): P Hessian
 # products and a P×P eigendecomposition are then cheap beside the run.
-PRECONDITION_MAX = 2048
+PRECONDITION_MAX = 256
 # Keys of the calibration streams (chains use keys ≥ 0).
 _CURV_KEY, _PILOT_KEY, _METRIC_KEY = -1, -100, -200
 # Rounds of pilot + mean Hessian that adapt the preconditioner to where the chains go.
@@ -122,7 +131,10 @@ def step_for(a_max: float, a_w: float, sampler: str, noise: float = 1.0) -> floa
     return eps
 
 
-def auto_localization(n_params: int) -> tuple[float, str]:
+def auto_localization(n_params: int, preconditioned: bool = False) -> tuple[float, str]:
+    if preconditioned:
+        return LOC_COORD, (f"localization γ = {LOC_COORD:g}: each coordinate the loss does not "
+                           f"confine stays within 1/√γ = {LOC_COORD ** -0.5:.2f} of w*")
     gamma = n_params / LOC_RADIUS ** 2
     return gamma, (f"localization γ = {gamma:.3g} = P/R² with P = {n_params}, R = "
                    f"{LOC_RADIUS:g}: directions the loss does not confine stay within "
@@ -142,7 +154,7 @@ def auto_thin(step_size: Any, a_mean: float, sampler: str) -> tuple[int, str]:
     eps = min(step_size) if isinstance(step_size, list) else step_size
     rate = eps * (a_mean if sampler == "sgld" else math.sqrt(max(a_mean, 0.0)))
     if not rate > 0:
-        return MAX_THIN, f"{MAX_THIN} steps per draw (no curvature scale at w*)"
+        return _FALLBACK_THIN, f"{_FALLBACK_THIN} steps per draw (no curvature scale at w*)"
     thin = int(min(MAX_THIN, max(1, math.ceil(1 / rate))))
     return thin, (f"{thin} steps per draw ≈ 1/(ε·a_mean), a_mean = nβ·tr(H)/P + γ = {a_mean:.4g}: "
                   f"the relaxation time of a typical direction")
@@ -350,27 +362,32 @@ def _z_curvature(pre: torch.Tensor, zc: torch.Tensor, gamma: list[float]
 def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization: Any,
                       thin: int | None, chains: int, batch: int, sampler: str,
                       seed: int, precondition: bool | None = None,
-                      adapt_batch: bool = False) -> Settings:
+                      adapt_batch: bool = False, measure: bool = True) -> Settings:
     """Localization, step size, steps per draw and preconditioner for each centre (given values
-    kept; ``precondition`` None: when the step is chosen here, for SGLD and P ≤ 2048;
-    ``adapt_batch``: fewer rows than ``batch`` where the measured minibatch noise allows)."""
+    kept; ``precondition`` None: when the step is chosen here, for SGLD and P ≤ 256;
+    ``adapt_batch``: fewer rows than ``batch`` where the measured minibatch noise allows).
+
+    ``measure=False`` (a fixed run whose caller does not read ``mean_curvature``) skips the
+    curvature at w*, 41 Hessian-vector products per centre, when ε and thin are given too:
+    ``mean_curvature`` is then NaN and ``relax`` the localization's alone.
+    """
     k, n_params = c.k, c.w.shape[1]
     notes: list[list[str]] = [[] for _ in range(k)]
+    if precondition is None:
+        precondition = (step_size is None and sampler == "sgld"
+                        and n_params <= PRECONDITION_MAX and (localization is None
+                                                             or localization > 0))
+    elif precondition and localization is not None and localization <= 0:
+        raise ValueError("precondition=True needs a localization γ > 0: the directions the "
+                         "loss does not confine are scaled by 1/√γ")
     if localization is None:
-        gam = []
+        g, note = auto_localization(n_params, precondition)
+        gam = [g] * k
         for i in range(k):
-            g, note = auto_localization(n_params)
-            gam.append(g)
             notes[i].append(note)
     else:
         gam = [float(localization)] * k
     pre = None
-    if precondition is None:
-        precondition = (step_size is None and sampler == "sgld"
-                        and n_params <= PRECONDITION_MAX and min(gam) > 0)
-    elif precondition and min(gam) <= 0:
-        raise ValueError("precondition=True needs a localization γ > 0: the directions the "
-                         "loss does not confine are scaled by 1/√γ")
     pilot = dict(nbeta=nbeta, gamma=gam, chains=chains, batch=batch, sampler=sampler,
                  seed=seed)
     if precondition:
@@ -382,7 +399,7 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
         for rnd in range(_METRIC_ROUNDS if step_size is None else 0):
             # The typical set's curvature: the mean Hessian where pilot chains went.
             _, _, ends, _ = _pilot_step(c, list(range(k)), a0, aw0, loc_top, pre=pre,
-                                   key=_METRIC_KEY - 20 * rnd, start=ends, **pilot)
+                                        key=_METRIC_KEY - 20 * rnd, start=ends, **pilot)
             new, _, new_zc = _metric(c, nbeta, gam, points=ends)
             fine = torch.isfinite(new).all(dim=2).all(dim=1)  # else the metric of before
             pre = torch.where(fine[:, None, None], new, pre)
@@ -395,9 +412,13 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
             notes[i].append(f"preconditioned SGLD: w − w* = S·z with S = (nβ·|H| + γ)^(−1/2), "
                             f"H {where}, so that every direction relaxes at one rate")
     else:
-        gens = chain_generators(seed, [(key, _CURV_KEY) for key in c.keys], c.w.device)
-        curv = curvature(c.loss, c.w, c.x, c.y, generators=gens, per_point_y=c.per_centre_y)
-        top, diag, square, bottom = (t.tolist() for t in curv)
+        if measure or step_size is None or thin is None:
+            gens = chain_generators(seed, [(key, _CURV_KEY) for key in c.keys], c.w.device)
+            curv = curvature(c.loss, c.w, c.x, c.y, generators=gens,
+                             per_point_y=c.per_centre_y)
+            top, diag, square, bottom = (t.tolist() for t in curv)
+        else:
+            top = diag = square = bottom = [math.nan] * k
         a0 = [nbeta * top[i] + gam[i] for i in range(k)]
         aw0 = [nbeta * sq / d + gam[i] if d > 0 else math.nan
                for i, (sq, d) in enumerate(zip(square, diag, strict=True))]

@@ -209,8 +209,9 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         step_size: ε (> 0), or one value per chain; default from the curvature: the
             regular part of λ̂ biased by at most 2.5% (:mod:`occamlab.slt._estimate`; see
             ``result.calibration``).
-        localization: γ ≥ 0; default P/9 (P sampled parameters: E‖w − w*‖² ≤ 9 in the
-            directions the loss does not confine).
+        localization: γ ≥ 0; default 3 when preconditioned (each coordinate the loss does
+            not confine within 1/√3 of w*), else P/9 (P sampled parameters: E‖w − w*‖² ≤ 9
+            in the directions the loss does not confine).
         chains: C ≥ 1 chains, advanced together in one vectorized computation.
         draws: draws per chain (≥ 1), a fixed run of (burnin + draws)·thin steps. Default None:
             run until the chains' own diagnostics are met (pooled ESS ≥ 400, R̂ < 1.05,
@@ -218,7 +219,7 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
             slowest direction and doubling up to ``max_steps`` (default 8 times that
             start, at least 400·thin) — see :mod:`occamlab.slt._estimate`.
         burnin: discarded first draws with ``draws``; default ``draws``.
-        thin: sampler steps per draw; default ⌈1/(ε·a_mean)⌉ (at most 100), the relaxation time
+        thin: sampler steps per draw; default ⌈1/(ε·a_mean)⌉ (at most 1000), the relaxation time
             of a direction of mean curvature a_mean = nβ·tr(H)/P + γ. Every step's loss is
             recorded and used.
         batch_size: rows per chain per step; default a DataLoader's batch size, else
@@ -228,7 +229,8 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         precondition: run SGLD in the coordinates that make the potential's curvature at w*
             the identity (S = (nβ·|H| + γ)^(−1/2) from the dense Hessian; the same posterior).
             Default None: when ``sampler="sgld"``, ``step_size`` is chosen automatically and
-            P ≤ 2048. A given ``step_size`` is then in those coordinates.
+            P ≤ 256 (P dense Hessian products per point). A given ``step_size`` is then in
+            those coordinates; the default localization is then 3.
         seed: seed of minibatches, noise and calibration (same seed, same result).
         progress: show a progress bar.
 
@@ -280,11 +282,15 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
              batch_size: Any, max_steps: int | None, sampler: str, seed: int,
              progress: bool, precondition: bool | None = None,
              inspect: Callable[[Settings, float], None] | None = None,
-             record: bool = False) -> list[LLCResult] | tuple[list[LLCResult], list[Sampled]]:
+             inspect_curvature: bool = False, record: bool = False
+             ) -> list[LLCResult] | tuple[list[LLCResult], list[Sampled]]:
     """LLC estimates at every centre: settings, calibration, sampling, summary.
 
     ``inspect(settings, nbeta)`` runs after calibration, before sampling (checks of the
-    centres). ``record=True`` also returns the raw runs with the recorded positions.
+    centres; ``inspect_curvature``: it reads ``settings.mean_curvature``). ``record=True`` also
+    returns the raw runs with the recorded positions. The curvature at w* is measured only when
+    something reads it: a default ε or thin, an adaptive run length (``draws=None``), or
+    ``inspect_curvature``.
     """
     batch = check_batch(batch_size, n)
     adapt_batch = batch is None and not loader_batch
@@ -307,7 +313,7 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
     st = calibrate_centres(centres, nbeta=nbeta, step_size=step_size,
                            localization=localization, thin=thin, chains=chains, batch=batch,
                            sampler=sampler, seed=seed, precondition=precondition,
-                           adapt_batch=adapt_batch)
+                           adapt_batch=adapt_batch, measure=draws is None or inspect_curvature)
     if st.batch is not None and st.batch != batch:
         batch = st.batch  # the calibration's own note says why
     elif batch_note:

@@ -202,11 +202,32 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
 # a chain's random stream (a block's indices, then its noise) is then the same whatever else
 # runs beside it.
 _MAX_BLOCK, _BLOCK_ELEMS, _BLOCK_ROWS = 16, 1 << 19, 1 << 12
+# Input and target entries of all chains gathered at once (a chunk of a block's steps).
+_CHUNK_ELEMS = 1 << 18
 
 
 def _block_len(n_params: int, rows: int, row_elems: int, steps: int) -> int:
     per_step = max(n_params, rows * row_elems, 1)
     return max(min(_MAX_BLOCK, _BLOCK_ELEMS // per_step, _BLOCK_ROWS // max(rows, 1), steps), 1)
+
+
+def _ref_table(stack: Stack, split: Callable, centers: torch.Tensor, x: torch.Tensor,
+               y: torch.Tensor, groups: torch.Tensor | None, chains: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every row's loss at each distinct (w*, target set) of the chains, flat (U·n,), and each
+    chain's offset into it (C, 1, 1): L_B(w*) of a loss that is a mean over rows is then the
+    mean of the table over the minibatch's indices."""
+    n = x.shape[0]
+    if centers.ndim == 1 and groups is None:
+        table = stack.row_losses(split(centers), x, y, False)
+        return table, torch.zeros(1, 1, 1, dtype=torch.long, device=x.device)
+    per = centers.expand(chains, -1) if centers.ndim == 1 else centers
+    keys = per if groups is None else torch.cat([per, groups.to(per.dtype).unsqueeze(1)], 1)
+    uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    w = uniq[:, :per.shape[1]].contiguous()
+    ys = y if groups is None else y[uniq[:, -1].long()]
+    table = stack.row_losses(split(w), x, ys, groups is not None)
+    return table.reshape(-1), (inverse * n).reshape(-1, 1, 1)
 
 
 def _clone_extra(extra: dict) -> dict:
@@ -255,6 +276,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     grads = None if stack is None else split(grad)
     y_dim = None if groups is None else 0
     y_full = y if groups is None else y[groups]  # (C, n, ...) per chain in full-batch mode
+    x_all = x.T if stack is not None else x  # every row, as the step takes them
     if groups is not None and not full:  # the rows of every target set, one after another
         y_rows, y_offset = y.flatten(0, 1), (groups * n).reshape(-1, 1, 1)
     chain_loss = vmap(fn, in_dims=(0, None, y_dim) if full else (0, 0, 0))
@@ -275,6 +297,49 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     block = _block_len(n_params, rows, row_elems, steps)
     noise_buf = torch.empty(chains, block, n_params, device=dev, dtype=dt)
     idx_buf = None if full else torch.empty(chains, block, rows, dtype=torch.long, device=dev)
+    # L_B(w*) of a closed-form loss of a Linear stack is the mean of its rows' losses at w*: a
+    # table of every row's loss at each distinct centre, read at the minibatch's indices, when a
+    # chain's run evaluates at least n rows (otherwise the minibatches' own forward at w*).
+    table = offset = None
+    if stack is not None and stack.form is not None and not full and steps * rows >= n:
+        with torch.no_grad():
+            table, offset = _ref_table(stack, split, centers, x, y, groups, chains)
+    # The rows of a block are gathered into reused buffers; with a forward at w*, in chunks of
+    # steps small enough for its temporaries to stay in cache (one step for many chains).
+    chunk = block if table is not None else max(1, min(
+        block, _CHUNK_ELEMS // max(chains * rows * row_elems, 1)))
+    y_row = y.shape[1 if groups is None else 2:]
+    # The stack takes its inputs feature-major (C, in, B): they are gathered one input feature at
+    # a time, and so are its targets when they are vectors (each feature a table of its own is
+    # more cache-friendly than rows; the targets are then a (C, ..., B, width) view).
+    x_cols = x.T.contiguous() if stack is not None and not full else None
+    y_src = None if full else (y if groups is None else y_rows)
+    y_cols = y_src.T.contiguous() if x_cols is not None and len(y_row) == 1 else None
+    m_max = chains * chunk * rows
+    x_buf = None if full else (x.new_empty(x.shape[1], m_max) if x_cols is not None
+                               else x.new_empty(m_max, *x.shape[1:]))
+    y_buf = None if full else (y.new_empty(y_row[0], m_max) if y_cols is not None
+                               else y.new_empty(m_max, *y_row))
+
+    def rows_of(j0: int, j1: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps j0..j1 of the block: every chain's minibatch, inputs (C, j1 − j0, B, ...) or
+        feature-major for the stack (C, j1 − j0, in, B), targets (C, j1 − j0, B, ...)."""
+        idx = idx_buf[:, j0:j1]
+        shape, m, flat = idx.shape, idx.numel(), idx.reshape(-1)
+        if x_cols is not None:
+            for j in range(x_cols.shape[0]):
+                torch.index_select(x_cols[j], 0, flat, out=x_buf[j, :m])
+            xs = x_buf[:, :m].view(-1, *shape).permute(1, 2, 0, 3)
+        else:
+            xs = torch.index_select(x, 0, flat, out=x_buf[:m]).view(*shape, *x.shape[1:])
+        if groups is not None:
+            flat = (idx + y_offset).reshape(-1)
+        if y_cols is not None:
+            for j in range(y_cols.shape[0]):
+                torch.index_select(y_cols[j], 0, flat, out=y_buf[j, :m])
+            return xs, y_buf[:, :m].view(-1, *shape).permute(1, 2, 3, 0)
+        return xs, torch.index_select(y_src, 0, flat, out=y_buf[:m]).view(*shape, *y_row)
+
     kept = [] if record_every else None
     # alive is None while every chain is finite: the fast path updates w in place and checks
     # once per block. A block that ends non-finite is replayed from its start with the checks
@@ -313,10 +378,10 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             if kept is not None and (state.steps + t + 1) % record_every == 0:
                 kept.append(w.detach().clone())
 
-    t0 = pending = 0
+    t0 = pending = c0 = span = 0
     xs = ys = noise = None
     for t in track(range(steps), description=description, total=steps, enabled=progress):
-        if t == t0 + pending:  # a new block: draw its randomness, L_B(w*) of all its steps
+        if t == t0 + pending:  # a new block: draw its randomness
             t0, pending = t, min(block, steps - t)
             for c, g in enumerate(gens):  # each chain from its own stream: indices, then noise
                 if not full:
@@ -325,34 +390,31 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             noise = noise_buf[:, :pending]
             if precondition is not None:  # S·ξ (S symmetric), for the whole block at once
                 noise = torch.matmul(noise, precondition)
-            if not full:
-                idx = idx_buf[:, :pending]
-                shape = (chains, pending, rows)
-                xs = x.index_select(0, idx.reshape(-1)).view(*shape, *x.shape[1:])
-                ys = (y if groups is None else y_rows).index_select(
-                    0, (idx if groups is None else idx + y_offset).reshape(-1)
-                ).view(*shape, *y.shape[1 if groups is None else 2:])
-                with torch.no_grad():
-                    if stack is not None:  # all rows of the block in one batched forward
-                        out = stack.forward(at_star, xs.reshape(chains, pending * rows, -1))
-                        refs[:, t0:t0 + pending] = stack.group_losses(
-                            out.reshape(chains * pending, rows, *out.shape[2:]),
-                            ys.flatten(0, 1))[0].reshape(chains, pending)
-                    elif shared and groups is None:
-                        refs[:, t0:t0 + pending] = ref_loss(
-                            at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(chains, pending)
-                    else:
-                        refs[:, t0:t0 + pending] = ref_loss(at_star, xs, ys)
             saved = None if alive is not None else (w.clone(), _clone_extra(state.extra),
                                                     None if kept is None else len(kept))
+        if not full and t == c0 + span:  # a new chunk: its rows, L_B(w*) of all its steps
+            c0, span = t, min(chunk, t0 + pending - t)
+            xs, ys = rows_of(t - t0, t - t0 + span)
+            with torch.no_grad():
+                if table is not None:
+                    idx = idx_buf[:, t - t0:t - t0 + span] + offset
+                    refs[:, c0:c0 + span] = table.index_select(0, idx.reshape(-1)).view(
+                        idx.shape).mean(dim=-1)
+                elif stack is not None:  # all rows of the chunk in one batched forward
+                    refs[:, c0:c0 + span] = stack.block_losses(at_star, xs, ys)
+                elif shared and groups is None:
+                    refs[:, c0:c0 + span] = ref_loss(
+                        at_star, xs.flatten(0, 1), ys.flatten(0, 1)).reshape(chains, span)
+                else:
+                    refs[:, c0:c0 + span] = ref_loss(at_star, xs, ys)
         k = t - t0
         if full:
-            step(t, x, y_full, noise[:, k])
+            step(t, x_all, y_full, noise[:, k])
         else:
-            step(t, xs[:, k], ys[:, k], noise[:, k])
+            step(t, xs[:, t - c0], ys[:, t - c0], noise[:, k])
         if k == pending - 1 and saved is not None:
-            span = slice(t0, t0 + pending)
-            if not (bool(torch.isfinite(w).all()) and bool(torch.isfinite(losses[:, span]).all())):
+            done = slice(t0, t0 + pending)
+            if not (bool(torch.isfinite(w).all()) and bool(torch.isfinite(losses[:, done]).all())):
                 with torch.no_grad():
                     w.copy_(saved[0])
                 state.extra = saved[1]
@@ -360,7 +422,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     del kept[saved[2]:]
                 alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
                 for j in range(pending):
-                    step(t0 + j, *((x, y_full) if full else (xs[:, j], ys[:, j])), noise[:, j])
+                    xy = (x_all, y_full) if full else tuple(v[:, 0] for v in rows_of(j, j + 1))
+                    step(t0 + j, *xy, noise[:, j])
     if stack is None:
         for v in leaf_list:
             v.requires_grad_(False)

@@ -16,9 +16,11 @@ The rule, step by step (x = log(1 + step), so the initialisation at step 0 is al
    exp(−(x − xᵢ)²/(2h²)); h minimizes the leave-one-out error Σᵢ (λ̂ᵢ − λ̃₋ᵢ(xᵢ))² over 64
    log-spaced values from the median checkpoint spacing to the whole span of x (ties go to the
    wider h). λ̃ = Σᵢ ℓᵢ(x)·λ̂ᵢ is linear in the estimates, with weights ℓ;
-2. noise: σ̂ of the estimates from Gasser, Sroka & Jennen-Steinmetz's (1986) pseudo-residuals
-   (each point against the line through its two neighbours), through their median, which ignores
-   the few large ones at transitions;
+2. noise: σ̂ of the estimates, the root mean square of their own standard errors when known (a
+   trajectory's), else from Gasser, Sroka & Jennen-Steinmetz's (1986) pseudo-residuals (each
+   point against the line through its two neighbours), through their median, which ignores the
+   few large ones at transitions — but not when a plateau is only a handful of checkpoints, and
+   transitions are a large share of the residuals;
 3. critical points: on a grid of 1024 points, every dip of |dλ̃/dx| to at most ``flatness``
    (0.4) times the lower of the two slope peaks that flank it (its topographic prominence), and
    every sign change of the slope (an extremum); each is moved to the nearest checkpoint. A
@@ -165,8 +167,8 @@ def _noise(x: np.ndarray, y: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(eps)))
 
 
-def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.4,
-           z: float = 4.0, bandwidth: float | None = None) -> Stages:
+def stages(traj: Any, llc: Any = None, loss: Any = None, *, se: Any = None,
+           flatness: float = 0.4, z: float = 4.0, bandwidth: float | None = None) -> Stages:
     """Cut a training run into developmental stages at the plateaus of its LLC curve.
 
     Method of Hoogland et al. (arXiv 2402.02364; TMLR 2025), stage division by the critical points
@@ -181,6 +183,10 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
             may be None), or the (K,) steps themselves (then pass ``llc``).
         llc: (K,) the LLC estimates at those steps, when ``traj`` is the steps.
         loss: (K,) the training loss there (shown by ``plot``), optional.
+        se: (K,) the estimates' standard errors (a trajectory's own ``.se`` by default). Their
+            root mean square is then the noise σ̂ of step 4; without them, the pseudo-residuals
+            of step 2, which overestimate it when plateaus are short (a handful of checkpoints
+            each, so that transitions are a large share of the residuals).
         flatness: a plateau's slope as a fraction of the lower flanking peak slope (> 0).
         z: the number of standard errors a stage's change must exceed (≥ 0).
         bandwidth: the smoother's bandwidth h in units of log(1 + step); None chooses it by
@@ -202,6 +208,7 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
                             f"the steps with llc= given; {type(traj).__name__} lacks "
                             f"{', '.join('.' + m for m in missing)}")
         steps_in, llc, loss = traj.steps, traj.llc, (traj.loss if loss is None else loss)
+        se = getattr(traj, "se", None) if se is None else se
     else:
         steps_in = traj
     flatness = check_real(flatness, "flatness", gt=0)
@@ -215,7 +222,8 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
     k = lam_t.numel()
     if k < 3:
         raise ValueError(f"stages needs at least 3 checkpoints to find a plateau, got {k}")
-    for name, v in (("steps", steps_t), ("loss", loss_t)):
+    se_t = None if se is None else as_tensor(se, "se", ndim=1)
+    for name, v in (("steps", steps_t), ("loss", loss_t), ("se", se_t)):
         if v is not None and v.numel() != k:
             raise ValueError(f"{name} has {v.numel()} entries but llc has {k}; give one per "
                              f"checkpoint")
@@ -231,7 +239,13 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, flatness: float = 0.
     x = np.log1p(steps)
 
     h = _bandwidth(x, y) if bandwidth is None else bandwidth
-    sigma = _noise(x, y)
+    if se_t is None:
+        sigma = _noise(x, y)
+    else:
+        s_e = se_t.detach().cpu().to(torch.float64).numpy()
+        if not (np.isfinite(s_e).all() and (s_e >= 0).all()):
+            raise ValueError("se must be finite and ≥ 0: the standard errors of the estimates")
+        sigma = float(np.sqrt(np.mean(s_e ** 2)))
     at_ckpt = _weights(x, x, h)  # (K, K): row i gives λ̃(xᵢ)
     smooth = at_ckpt @ y
     grid = np.linspace(x[0], x[-1], _GRID)

@@ -249,6 +249,7 @@ def trajectory(checkpoints: Any, loss_fn: Callable[[torch.Tensor, torch.Tensor],
 
     results = estimate(centres, loss_star, n=x.shape[0], loader_batch=loader_batch,
                        names=tuple(like), progress=progress, inspect=far_from_minimum,
+                       inspect_curvature=not relabel,
                        nbeta=sampler.get("nbeta"), step_size=sampler.get("step_size"),
                        localization=sampler.get("localization"),
                        batch_size=sampler.get("batch_size"), **opts)
