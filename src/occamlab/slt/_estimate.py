@@ -57,7 +57,8 @@ of L_n, with a = nβ·(curvature) + γ the curvature of the sampled potential:
   chains first run T = max(τ, 200) steps; the first half is burn-in and the last half is kept
   (as Gelman & Rubin's "discard the first half" rule, *Bayesian Data Analysis* 3rd ed. §11.4);
   the run stops when the kept draws have a pooled effective sample size ≥ 400 (Vehtari et al.
-  2021, Bayesian Analysis 16(2), §4: "ESS > 400" with 4 chains), split-R̂ < 1.05 and |Geweke
+  2021, Bayesian Analysis 16(2), §4: "ESS > 400" with 4 chains; also as implied by the
+  standard error, which covers the spread between chains), split-R̂ < 1.05 and |Geweke
   z| < 2; otherwise T doubles, up to a cap of 8 times the first length or 400 draws of
   ``thin`` steps (the relaxation time of a typical direction), whichever is longer, where a
   failing diagnostic is reported as a warning.
@@ -473,7 +474,11 @@ def _done(losses: torch.Tensor, refs: torch.Tensor, nbeta: float, n_params: int)
     if len(s.divergent) == d.shape[0]:
         return True
     rhat_ok = not math.isfinite(s.rhat) or s.rhat < _STOP_RHAT
-    return bool(s.ess >= _TARGET_ESS and rhat_ok and math.isfinite(s.geweke)
+    # The ESS the standard error implies, SD²/SE²: the SE also covers the spread between the
+    # chains, which the autocorrelation's ESS misses when each step's minibatch adds white noise.
+    keep = [i for i in range(d.shape[0]) if i not in s.divergent]
+    implied = float(d[keep].var(ddof=1)) / s.se ** 2 if s.se > 0 else math.inf
+    return bool(min(s.ess, implied) >= _TARGET_ESS and rhat_ok and math.isfinite(s.geweke)
                 and abs(s.geweke) < _STOP_GEWEKE)
 
 
