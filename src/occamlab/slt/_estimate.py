@@ -146,8 +146,7 @@ def relaxation_steps(eps: Any, a_slow: float, sampler: str) -> int:
     """τ = 2/(ε·a_slow) steps (2/(ε·√a_slow) for SGNHT, pSGLD): the slowest direction, of
     curvature a_slow in the sampled potential."""
     e = min(eps) if isinstance(eps, list) else eps
-    a = a_slow
-    rate = e * (a if sampler == "sgld" else math.sqrt(max(a, 0.0)))
+    rate = e * (a_slow if sampler == "sgld" else math.sqrt(max(a_slow, 0.0)))
     return int(math.ceil(2 / rate)) if rate > 0 else 10 ** 9
 
 
@@ -187,11 +186,8 @@ class Settings:
     notes: list[list[str]]
     mean_curvature: list[float]  # tr(H)/P at each centre (NaN when not measured)
     relax: list[int]  # τ: steps for the slowest direction to relax (the first run length)
-    precondition: torch.Tensor | None = None  # (K, P, P): S with w − w* = S·z, or None
-    batch: int | None = None  # rows per chain per step, when calibration chose them
-
-    def metric_for(self, rows: Sequence[int], chains: int) -> torch.Tensor | None:
-        return _chain_metric(self.precondition, rows, chains)
+    precondition: torch.Tensor | None  # (K, P, P): S with w − w* = S·z, or None
+    batch: int  # rows per chain per step
 
 
 def _chain_metric(pre: torch.Tensor | None, rows: Sequence[int], chains: int
@@ -228,7 +224,7 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
 
     ``a0``, ``aw0``: the stiffest and the weighted curvature of the potential at w* (in the
     preconditioned coordinates when ``pre`` is given); ``loc_top``: the localization's share
-    of the stiffest (γ, or γ·λ_max(S²) preconditioned). The first pilot's end also measures the
+    of the stiffest (γ, or γ·maxᵢ (S²)ᵢᵢ preconditioned). The first pilot's end also measures the
     minibatch noise: ρ = tr(Σ_g)/tr(H) there (1 when the per-sample gradient covariance is the
     Hessian), so its share is ρ·nβ/B. Also returns where the last finite pilot of each centre
     ended, (K, C, P) (``start`` (K, C, P) starts the chains there instead of at w*), and the
@@ -355,7 +351,8 @@ def _z_curvature(pre: torch.Tensor, zc: torch.Tensor, gamma: list[float]
     """(a_max, a_w, the localization's share of a_max, a_mean) of the potential in the
     preconditioned coordinates, from its curvature along each eigenvector ``zc`` (K, P)."""
     za = zc.abs()
-    loc = [g * float((s @ s).diagonal().max()) for g, s in zip(gamma, pre, strict=True)]
+    # (S²)ᵢᵢ = Σⱼ Sᵢⱼ² for a symmetric S
+    loc = [g * float(s.square().sum(dim=1).max()) for g, s in zip(gamma, pre, strict=True)]
     return (za.max(dim=1).values.tolist(), (za.square().sum(1) / za.sum(1)).tolist(), loc,
             za.mean(dim=1).tolist())
 
@@ -406,6 +403,7 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
             pre = torch.where(fine[:, None, None], new, pre)
             zc = torch.where(fine[:, None], new_zc, zc)
             a0, aw0, loc_top, a_mean = _z_curvature(pre, zc, gam)
+        if ends is not None:
             where = (f"the mean Hessian at the ends of {chains} pilot chains after "
                      f"{_METRIC_ROUNDS} rounds of adapting it")
         a_slow = [1.0] * k  # every direction of curvature ≥ 0 there has curvature 1 in z
@@ -517,7 +515,7 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                          localization=per(st.localization, active),
                          chains=len(active) * chains, steps=target - t, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups, state=state,
-                         precondition=st.metric_for(active, chains),
+                         precondition=_chain_metric(st.precondition, active, chains),
                          record_every=st.thin[0] if record else None, progress=progress,
                          description=f"LLC: {len(active)}×{chains} chains, steps {t}–{target}")
         t = target

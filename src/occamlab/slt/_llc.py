@@ -314,7 +314,7 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
                            localization=localization, thin=thin, chains=chains, batch=batch,
                            sampler=sampler, seed=seed, precondition=precondition,
                            adapt_batch=adapt_batch, measure=draws is None or inspect_curvature)
-    if st.batch is not None and st.batch != batch:
+    if st.batch != batch:
         batch = st.batch  # the calibration's own note says why
     elif batch_note:
         notes.append(batch_note)

@@ -308,8 +308,6 @@ def gradient_noise(loss: Callable, points: torch.Tensor, x: torch.Tensor, y: tor
 
 # Hessian-vector products per batched backward when a dense Hessian is built.
 _HESS_CHUNK = 64
-
-
 # Rows of a dense Hessian: on a subset, the residual term Σᵢ rᵢ∇²fᵢ of a minimum does not
 # cancel, and its noise (∝ 1/√rows) shows as spurious curvature of either sign.
 _HESS_ROWS = 16384
