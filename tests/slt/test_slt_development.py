@@ -62,6 +62,32 @@ def test_checkpoint_estimate_does_not_depend_on_the_others(teacher):
     assert a.results[0].mean != a.results[1].mean
 
 
+def test_checkpoint_batch_size_is_its_own(teacher, monkeypatch):
+    # The batch is cut to max(64, ⌈ρ·nβ⌉) by each checkpoint's own minibatch noise ρ. Relabelled
+    # to its outputs a checkpoint has ρ ≈ 0 (64 rows); the second checkpoint's targets get
+    # noise of SD 3 added (ρ ≈ 9: ⌈nβ⌉ = 264 rows kept). The first checkpoint's draws are the
+    # same alone or beside the second.
+    from occamlab.slt import _trajectory
+
+    outputs, calls = _trajectory._outputs, []
+
+    def noisy_second(*args):
+        calls.append(None)
+        out = outputs(*args)
+        g = torch.Generator().manual_seed(0)
+        return out + 3 * torch.randn(out.shape, generator=g, dtype=out.dtype) * (len(calls) == 2)
+
+    monkeypatch.setattr(_trajectory, "_outputs", noisy_second)
+    ms = [_random_linear(4, s) for s in range(2)]
+    kw = dict(relabel=True, draws=20, thin=3, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", slt.LLCWarning)  # 20 draws: short chains
+        both = slt.trajectory(ms, teacher.loss(), teacher.data, **kw)
+        alone = slt.trajectory(ms[:1], teacher.loss(), teacher.data, **kw)
+    assert both.results[0].batch_size == 64 < both.results[1].batch_size == 264
+    assert torch.equal(both.results[0].traces, alone.results[0].traces)
+
+
 def test_far_from_minimum_is_named(teacher):
     far = _random_linear(4, 5)
     near = fit_least_squares(teacher)

@@ -176,6 +176,23 @@ def test_short_plateaus_need_the_estimates_own_standard_errors():
         assert 83 <= b <= 341 or 485 <= b <= 1979, st.boundaries
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_few_checkpoints_per_plateau_with_standard_errors(seed):
+    # 20 checkpoints from step 5 to 4,000 (4–6 per plateau, as the saddle-to-saddle study),
+    # abrupt steps of 2.5, 2, 2, noise 0.15 and its SE given: C_p's bandwidth finds the three
+    # stages (measured on 50 seeds: 49, against 31 with leave-one-out, which oversmooths here).
+    steps = np.unique(np.geomspace(5, 4000, 20).round())
+    x = np.log1p(steps)
+    centers = np.log([70.0, 400.0, 2200.0])
+    y = 4.0 + sum(h / (1 + np.exp(-(x - c) / 0.1)) for c, h in zip(centers, [2.5, 2.0, 2.0],
+                                                                       strict=True))
+    y = y + 0.15 * np.random.default_rng(seed).standard_normal(len(x))
+    st = slt.stages(steps, y, se=np.full(len(x), 0.15))
+    assert st.kinds == ("A", "A", "A")
+    b = np.log1p(st.boundaries.numpy())[1:-1]
+    assert centers[0] < b[0] < centers[1] and centers[1] < b[1] < centers[2], st.boundaries
+
+
 def test_bad_standard_errors():
     with pytest.raises(ValueError, match="se has 2 entries but llc has 3"):
         slt.stages([1, 2, 3], [1.0, 2.0, 3.0], se=[0.1, 0.1])

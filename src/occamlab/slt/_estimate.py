@@ -187,7 +187,7 @@ class Settings:
     mean_curvature: list[float]  # tr(H)/P at each centre (NaN when not measured)
     relax: list[int]  # τ: steps for the slowest direction to relax (the first run length)
     precondition: torch.Tensor | None  # (K, P, P): S with w − w* = S·z, or None
-    batch: int  # rows per chain per step
+    batch: list[int]  # rows per chain per step, per centre
 
 
 def _chain_metric(pre: torch.Tensor | None, rows: Sequence[int], chains: int
@@ -228,7 +228,8 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
     minibatch noise: ρ = tr(Σ_g)/tr(H) there (1 when the per-sample gradient covariance is the
     Hessian), so its share is ρ·nβ/B. Also returns where the last finite pilot of each centre
     ended, (K, C, P) (``start`` (K, C, P) starts the chains there instead of at w*), and the
-    (a_max, a_w, ρ) the step of each centre was set from.
+    (a_max, a_w, ρ, cut) the step of each centre was set from: ε = cut·ε(a_max, a_w, ρ), cut
+    the tenfold reductions after divergent pilots (ρ is NaN where every pilot diverged).
     """
     n = c.x.shape[0]
     ends = c.w.unsqueeze(1).repeat(1, chains, 1) if start is None else start.clone()
@@ -238,6 +239,7 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
     eps = {k: step_for(a[k], aw[k], sampler, noise[k]) for k in rows}
     where = dict.fromkeys(rows, "w*")
     rhos = dict.fromkeys(rows, math.nan)
+    cut = dict.fromkeys(rows, 1.0)  # the step's reductions after divergent pilots
     notes: dict[int, list[str]] = {k: [] for k in rows}
     todo = list(rows)
     for rnd in range(4):
@@ -265,7 +267,8 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
         else:
             yy = c.y
         s_pts = None if pre is None else pre[todo].repeat_interleave(chains, 0)
-        measure = rnd == 0 and sampler == "sgld"
+        # ρ at the first pilot of each centre that did not diverge
+        measure = sampler == "sgld" and any(math.isnan(rhos[k]) for k in todo)
         tops, diag, square, _ = curvature(c.loss, torch.nan_to_num(finals), c.x, yy,
                                           generators=curv_gens, per_point_y=c.per_centre_y,
                                           trace=sampler == "sgld", lowest=False,
@@ -285,13 +288,15 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
             rho = [float(f"{v:.2g}") if math.isfinite(v) else v for v in rho]
         nxt = []
         for i, k in enumerate(todo):
-            if measure and ok[i] and math.isfinite(rho[i]) and rho[i] >= 0:
+            if (measure and ok[i] and math.isnan(rhos[k]) and math.isfinite(rho[i])
+                    and rho[i] >= 0):
                 noise[k], rhos[k] = minibatch_share(nbeta, batch, n, rho[i]), rho[i]
                 notes[k].append(f"minibatch noise ρ = tr(Σ_g)/tr(H) = {rho[i]:.3g} at the "
                                 f"pilot's end")
-                eps[k] = step_for(a[k], aw[k], sampler, noise[k])
+                eps[k] = cut[k] * step_for(a[k], aw[k], sampler, noise[k])
             if not ok[i]:
                 eps[k] /= 10
+                cut[k] /= 10
                 notes[k].append("a pilot chain diverged: step divided by 10")
                 nxt.append(k)
                 continue
@@ -302,6 +307,7 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
                 # Stiffer where the chains went: the step from the curvature there.
                 a[k], aw[k] = max(a[k], a_pilot), max(aw[k], aw_pilot)
                 where[k] = f"the end of a {_PILOT_STEPS}-step pilot"
+                cut[k] = 1.0  # the step from that curvature replaces the earlier cuts
                 eps[k] = step_for(a[k], aw[k], sampler, noise[k])
                 nxt.append(k)
         todo = nxt
@@ -317,7 +323,7 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
             m = (f"step size ε = {eps[k]:.3g} = c/√a with c = {STEP_FRACTION} and "
                  f"a = nβ·λ_max(H) + γ = {a[k]:.4g} (found at {where[k]})")
         msgs.append("; ".join([m, *notes[k]]))
-    return [eps[k] for k in rows], msgs, ends, [(a[k], aw[k], rhos[k]) for k in rows]
+    return [eps[k] for k in rows], msgs, ends, [(a[k], aw[k], rhos[k], cut[k]) for k in rows]
 
 
 def _metric(c: Centres, nbeta: float, gamma: list[float], points: torch.Tensor | None = None
@@ -386,6 +392,7 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
     else:
         gam = [float(localization)] * k
     pre = None
+    batches = [batch] * k
     pilot = dict(nbeta=nbeta, gamma=gam, chains=chains, batch=batch, sampler=sampler,
                  seed=seed)
     if precondition:
@@ -427,17 +434,17 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
                   for i in range(k)]
     if step_size is None:
         eps, msgs, _, used = _pilot_step(c, list(range(k)), a0, aw0, loc_top, pre=pre, **pilot)
-        rho = max((u[2] for u in used if math.isfinite(u[2])), default=math.nan)
-        if adapt_batch and sampler == "sgld" and math.isfinite(rho):
+        for i, (a, aw, rho, cut) in enumerate(used):
+            if not (adapt_batch and sampler == "sgld" and math.isfinite(rho)):
+                continue
             # Rows enough for the measured noise: ρ·nβ/B ≤ 1, the share at B = ⌈nβ⌉ and ρ = 1.
             fewer = min(batch, max(_MIN_BATCH, math.ceil(rho * nbeta)))
             if fewer < batch:
-                batch = fewer
-                eps = [step_for(a, aw, sampler, minibatch_share(nbeta, batch, c.x.shape[0], r))
-                       for a, aw, r in used]
-                msgs = [f"{m}; batch size {batch} = max({_MIN_BATCH}, ⌈ρ·nβ⌉): the "
-                        f"measured minibatch noise at most the step's own bias, ε then "
-                        f"{e:.3g}" for m, e in zip(msgs, eps, strict=True)]
+                batches[i] = fewer
+                eps[i] = cut * step_for(a, aw, sampler,
+                                        minibatch_share(nbeta, fewer, c.x.shape[0], rho))
+                msgs[i] += (f"; batch size {fewer} = max({_MIN_BATCH}, ⌈ρ·nβ⌉): the measured "
+                            f"minibatch noise at most the step's own bias, ε then {eps[i]:.3g}")
         for i in range(k):
             notes[i].append(msgs[i])
     else:
@@ -451,7 +458,7 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
     else:
         thins = [thin] * k
     relax = [relaxation_steps(eps[i], a_slow[i], sampler) for i in range(k)]
-    return Settings(eps, gam, thins, notes, list(diag), relax, pre, batch)
+    return Settings(eps, gam, thins, notes, list(diag), relax, pre, batches)
 
 
 @dataclass
@@ -481,30 +488,46 @@ def _done(losses: torch.Tensor, refs: torch.Tensor, nbeta: float, n_params: int)
 
 
 def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws: int | None,
-                   burnin: int, batch: int, sampler: str, seed: int, progress: bool,
+                   burnin: int, sampler: str, seed: int, progress: bool,
                    max_steps: int | None, record: bool = False) -> list[Sampled]:
-    """Run every centre's chains together; a fixed length (``draws``) or until converged.
+    """Run every centre's chains, those of one batch size together; a fixed length (``draws``)
+    or until converged.
 
     ``record=True`` also keeps the positions after every ``thin``-th step (all centres must then
-    share one ``thin``).
+    share one ``thin``). A centre's draws do not depend on the others: its streams are keyed by
+    the centre and the chain, and its batch size is its own.
     """
-    k, dev, dt = c.k, c.w.device, c.w.dtype
+    out: dict[int, Sampled] = {}
+    for b in sorted(set(st.batch)):
+        rows = [i for i in range(c.k) if st.batch[i] == b]
+        out.update(zip(rows, _sample_rows(c, st, rows, b, nbeta=nbeta, chains=chains,
+                                          draws=draws, burnin=burnin, sampler=sampler,
+                                          seed=seed, progress=progress, max_steps=max_steps,
+                                          record=record), strict=True))
+    return [out[i] for i in range(c.k)]
+
+
+def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta: float,
+                 chains: int, draws: int | None, burnin: int, sampler: str, seed: int,
+                 progress: bool, max_steps: int | None, record: bool) -> list[Sampled]:
+    """The chains of the centres ``rows`` (one ``batch`` size), run together."""
+    dev, dt = c.w.device, c.w.dtype
     if draws is not None:
-        ends = [(burnin + draws) * st.thin[i] for i in range(k)]
-        kept = [draws * st.thin[i] for i in range(k)]
+        ends = {i: (burnin + draws) * st.thin[i] for i in rows}
+        kept = {i: draws * st.thin[i] for i in rows}
     else:
-        first = [max(st.relax[i], _MIN_STEPS) for i in range(k)]
-        cap = [max_steps or max(first[i] * 2 ** _CAP_DOUBLINGS, _CAP_DRAWS * st.thin[i])
-               for i in range(k)]
-        ends = [min(first[i], cap[i]) for i in range(k)]
-    gens = chain_generators(seed, [(key, j) for key in c.keys for j in range(chains)], dev)
+        first = {i: max(st.relax[i], _MIN_STEPS) for i in rows}
+        cap = {i: max_steps or max(first[i] * 2 ** _CAP_DOUBLINGS, _CAP_DRAWS * st.thin[i])
+               for i in rows}
+        ends = {i: min(first[i], cap[i]) for i in rows}
+    gens = chain_generators(seed, [(c.keys[i], j) for i in rows for j in range(chains)], dev)
     per = lambda vals, rows: torch.tensor(  # noqa: E731
         [float(vals[i]) if not isinstance(vals[i], list) else vals[i][j]
          for i in rows for j in range(chains)], dtype=dt, device=dev)
-    active = list(range(k))
+    active = list(rows)
     state: ChainState | None = None
-    traces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {i: [] for i in range(k)}
-    where: dict[int, list[torch.Tensor]] = {i: [] for i in range(k)}
+    traces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {i: [] for i in rows}
+    where: dict[int, list[torch.Tensor]] = {i: [] for i in rows}
     out: dict[int, Sampled] = {}
     t = 0
     while active:
@@ -516,14 +539,14 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                          chains=len(active) * chains, steps=target - t, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups, state=state,
                          precondition=_chain_metric(st.precondition, active, chains),
-                         record_every=st.thin[0] if record else None, progress=progress,
+                         record_every=st.thin[rows[0]] if record else None, progress=progress,
                          description=f"LLC: {len(active)}×{chains} chains, steps {t}–{target}")
         t = target
         for pos, i in enumerate(active):
-            rows = slice(pos * chains, (pos + 1) * chains)
-            traces[i].append((run.losses[rows], run.ref_losses[rows]))
+            mine = slice(pos * chains, (pos + 1) * chains)
+            traces[i].append((run.losses[mine], run.ref_losses[mine]))
             if run.positions is not None:
-                where[i].append(run.positions[rows])
+                where[i].append(run.positions[mine])
         keep = []
         for pos, i in enumerate(active):
             if ends[i] != t:
@@ -542,10 +565,10 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
                 ends[i] = min(2 * t, cap[i])
                 keep.append(pos)
         if len(keep) < len(active):
-            rows = [pos * chains + j for pos in keep for j in range(chains)]
-            state = run.state.select(rows) if keep else None
-            gens = [run.state.generators[r] for r in rows]
+            going = [pos * chains + j for pos in keep for j in range(chains)]
+            state = run.state.select(going) if keep else None
+            gens = [run.state.generators[r] for r in going]
             active = [active[pos] for pos in keep]
         else:
             state = run.state
-    return [out[i] for i in range(k)]
+    return [out[i] for i in rows]

@@ -314,24 +314,24 @@ def estimate(centres: Centres, loss_star: list[float], *, n: int, loader_batch: 
                            localization=localization, thin=thin, chains=chains, batch=batch,
                            sampler=sampler, seed=seed, precondition=precondition,
                            adapt_batch=adapt_batch, measure=draws is None or inspect_curvature)
-    if st.batch != batch:
-        batch = st.batch  # the calibration's own note says why
-    elif batch_note:
-        notes.append(batch_note)
+    if batch_note:  # where the calibration kept it (else its own note says why not)
+        for i in range(centres.k):
+            if st.batch[i] == batch:
+                st.notes[i].insert(0, batch_note)
     if inspect is not None:
         inspect(st, nbeta)
     runs = sample_centres(centres, st, nbeta=nbeta, chains=chains, draws=draws, burnin=burnin,
-                          batch=batch, sampler=sampler, seed=seed, progress=progress,
-                          max_steps=max_steps, record=record)
+                          sampler=sampler, seed=seed, progress=progress, max_steps=max_steps,
+                          record=record)
     results = [summarize(runs[i], st, i, loss_star=loss_star[i], n=n, names=names,
-                         nbeta=nbeta, sampler=sampler, chains=chains, batch=batch, notes=notes,
+                         nbeta=nbeta, sampler=sampler, chains=chains, notes=notes,
                          n_params=centres.w.shape[1])
                for i in range(centres.k)]
     return (results, runs) if record else results
 
 
 def summarize(run: Sampled, st: Settings, i: int, *, loss_star: float, n: int,
-              names: tuple[str, ...], nbeta: float, sampler: str, chains: int, batch: int,
+              names: tuple[str, ...], nbeta: float, sampler: str, chains: int,
               notes: list[str], n_params: int) -> LLCResult:
     """The :class:`LLCResult` of centre ``i``: the shared summary, warnings, settings."""
     t = run.losses.shape[1]
@@ -370,7 +370,7 @@ def summarize(run: Sampled, st: Settings, i: int, *, loss_star: float, n: int,
         traces=run.losses, ref_traces=run.refs, loss_star=loss_star, nbeta=float(nbeta),
         step_size=st.step_size[i], localization=float(st.localization[i]), sampler=sampler,
         chains=chains, draws=run.kept // thin, burnin=(t - run.kept) // thin, thin=thin,
-        kept_steps=run.kept, stop=run.stop, batch_size=batch, n=n, divergent=s.divergent,
+        kept_steps=run.kept, stop=run.stop, batch_size=st.batch[i], n=n, divergent=s.divergent,
         frac_below=s.frac_below, rhat=s.rhat, ess=s.ess, geweke=s.geweke,
         stabilized=stabilized, params=names,
         calibration="; ".join([*notes, *st.notes[i], f"run length {length}"]),
