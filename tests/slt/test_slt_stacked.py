@@ -194,3 +194,38 @@ def test_linear_layers_collapsed_match_autograd_per_chain(case, kind):
         assert torch.allclose(grad[c], torch.func.grad(f)(w[c]), rtol=1e-12, atol=1e-14)
     wide = nn.Sequential(nn.Linear(6, 2, dtype=DT), nn.Linear(2, 6, dtype=DT))  # 36 > 12 + 12
     assert not Stack.of(wide, lf, trainable_params(wide)).affine
+
+
+@pytest.mark.parametrize("kind", ["mse", "nll"])
+@pytest.mark.parametrize("case", ["bias", "tied"])
+@pytest.mark.parametrize("centres", [1, 2])  # one shared centre, or two with two chains each
+def test_own_targets_as_residuals_match_gathered_targets(case, kind, centres):
+    # Relabelled checkpoints: each centre's targets are its own outputs. The collapsed stack then
+    # takes the residuals (P − P*)·x + (q − q*) instead of gathering the targets: the same traces
+    # and positions as gathering them, to 1e-9 after 40 steps (float64; rounding grows along the
+    # chains as in the tests above), and L_B(w*) = 0 exactly.
+    m, like = _linear_only(case)
+    lf = _LOSSES[kind]
+    loss = make_loss(m, lf, like)
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(64, 4, generator=g, dtype=DT)
+    p = sum(v.numel() for v in like.values())
+    w = flatten(like) + 0.3 * torch.randn(centres, p, generator=g, dtype=DT)
+    with torch.no_grad():
+        y = torch.stack([call(m, loss.split(w[i]), x) for i in range(centres)])
+    if centres == 1:
+        at, y, groups = w[0], y[0], None
+    else:
+        at, groups = w.repeat_interleave(2, 0), torch.tensor([0, 0, 1, 1])
+    kw = dict(nbeta=30.0, step_size=1e-3, localization=2.0, chains=4, steps=40, batch_size=16,
+              sampler="sgld", groups=groups)
+    a = run_chains(loss, at, x, y, generator=torch.Generator().manual_seed(14),
+                   own_targets=True, **kw)
+    b = run_chains(loss, at, x, y, generator=torch.Generator().manual_seed(14), **kw)
+    assert torch.equal(a.ref_losses, torch.zeros_like(a.ref_losses))
+    assert float(b.ref_losses.abs().max()) < 1e-28  # the gathered targets: zero up to rounding
+    # the first step is at w*: 0 against rounding (≤ 1e-28)
+    assert torch.allclose(a.losses, b.losses, rtol=1e-9, atol=1e-20)
+    assert torch.allclose(a.final, b.final, rtol=1e-9, atol=1e-12)
+    assert not Stack.of(m, nn.CrossEntropyLoss(), like).for_targets(
+        torch.zeros(64, dtype=torch.long), ()).takes_residuals

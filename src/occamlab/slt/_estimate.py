@@ -170,6 +170,7 @@ class Centres:
     y: torch.Tensor  # (n, ...) shared, or (K, n, ...) if per_centre_y
     per_centre_y: bool
     keys: list[int]  # the checkpoint index of each centre, for its random streams
+    own_targets: bool = False  # y[k] = the outputs at w*[k] (relabelled)
 
     @property
     def k(self) -> int:
@@ -255,6 +256,7 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
                          chains=len(todo) * chains, steps=_PILOT_STEPS, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups,
                          precondition=_chain_metric(pre, todo, chains),
+                         own_targets=c.own_targets,
                          state=None if start is None else ChainState(
                              start[todo].reshape(len(todo) * chains, -1).clone(), {}, gens))
         ok = (torch.isfinite(run.final).all(dim=1) & torch.isfinite(run.losses).all(dim=1))
@@ -539,6 +541,7 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
                          chains=len(active) * chains, steps=target - t, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups, state=state,
                          precondition=_chain_metric(st.precondition, active, chains),
+                         own_targets=c.own_targets,
                          record_every=st.thin[rows[0]] if record else None, progress=progress,
                          description=f"LLC: {len(active)}×{chains} chains, steps {t}–{target}")
         t = target

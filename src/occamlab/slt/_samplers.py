@@ -147,8 +147,9 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
                localization: float | torch.Tensor, chains: int, steps: int, batch_size: int,
                sampler: str, generator: torch.Generator | Sequence[torch.Generator],
                groups: torch.Tensor | None = None, state: ChainState | None = None,
-               precondition: torch.Tensor | None = None, record_every: int | None = None,
-               progress: bool = False, description: str = "sampling") -> ChainRun:
+               precondition: torch.Tensor | None = None, own_targets: bool = False,
+               record_every: int | None = None, progress: bool = False,
+               description: str = "sampling") -> ChainRun:
     """Advance ``chains`` chains for ``steps`` steps, all in one batched computation per step.
 
     Arguments:
@@ -165,6 +166,10 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
             (C, P, P) one per chain. The chains then run SGLD in the coordinates z of
             w = w* + S·z (Girolami & Calderhead 2011, JRSS B 73(2), §5, with a constant metric):
             w ← w − (ε/2)·S²·∇U(w) + √ε·S·ξ, which leaves the same posterior invariant.
+        own_targets: the targets of each chain are its centre's own outputs on ``x`` (a
+            relabelled checkpoint). A Linear-only stack with a squared-error loss then takes
+            its residuals from the difference of the composite maps, (P − P*)·x + (q − q*),
+            instead of gathering targets, and L_B(w*) = 0.
         record_every: also keep the positions after every k-th step.
 
     Returns:
@@ -191,8 +196,8 @@ def run_chains(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.
         return _run(loss, centers, x, y, nbeta=nbeta, step_size=step_size,
                     localization=localization, chains=chains, steps=steps,
                     batch_size=batch_size, sampler=sampler, groups=groups, state=state,
-                    precondition=precondition, record_every=record_every, progress=progress,
-                    description=description)
+                    precondition=precondition, own_targets=own_targets,
+                    record_every=record_every, progress=progress, description=description)
 
 
 # Steps per block. Minibatch indices and noise are drawn for a block of steps at once, the
@@ -237,8 +242,8 @@ def _clone_extra(extra: dict) -> dict:
 def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
          nbeta: Any, step_size: Any, localization: Any, chains: int, steps: int,
          batch_size: int, sampler: str, groups: torch.Tensor | None, state: ChainState,
-         precondition: torch.Tensor | None, record_every: int | None, progress: bool,
-         description: str) -> ChainRun:
+         precondition: torch.Tensor | None, own_targets: bool, record_every: int | None,
+         progress: bool, description: str) -> ChainRun:
     n = x.shape[0]
     dev, dt = centers.device, centers.dtype
     rule = STEPS[sampler]()
@@ -293,7 +298,10 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             else:
                 refs[:] = vmap(fn, in_dims=(None if shared else 0, None, y_dim))(
                     at_star, x, y_full).reshape(chains, 1)
-    row_elems = (x[0].numel() + y[0].numel() // (1 if groups is None else n)) if not full else 0
+    # Own targets of a collapsed Linear stack: residuals from the maps, no targets gathered.
+    resid = own_targets and not full and stack is not None and stack.takes_residuals
+    row_elems = (x[0].numel() + (0 if resid else y[0].numel() // (1 if groups is None else n))
+                 if not full else 0)
     block = _block_len(n_params, rows, row_elems, steps)
     noise_buf = torch.empty(chains, block, n_params, device=dev, dtype=dt)
     idx_buf = None if full else torch.empty(chains, block, rows, dtype=torch.long, device=dev)
@@ -301,12 +309,13 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     # table of every row's loss at each distinct centre, read at the minibatch's indices, when a
     # chain's run evaluates at least n rows (otherwise the minibatches' own forward at w*).
     table = offset = None
-    if stack is not None and stack.form is not None and not full and steps * rows >= n:
+    if (stack is not None and stack.form is not None and not full and not resid
+            and steps * rows >= n):
         with torch.no_grad():
             table, offset = _ref_table(stack, split, centers, x, y, groups, chains)
     # The rows of a block are gathered into reused buffers; with a forward at w*, in chunks of
     # steps small enough for its temporaries to stay in cache (one step for many chains).
-    chunk = block if table is not None else max(1, min(
+    chunk = block if table is not None or resid else max(1, min(
         block, _CHUNK_ELEMS // max(chains * rows * row_elems, 1)))
     y_row = y.shape[1 if groups is None else 2:]
     # The stack takes its inputs feature-major (C, in, B): they are gathered one input feature at
@@ -314,12 +323,13 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
     # more cache-friendly than rows; the targets are then a (C, ..., B, width) view).
     x_cols = x.T.contiguous() if stack is not None and not full else None
     y_src = None if full else (y if groups is None else y_rows)
-    y_cols = y_src.T.contiguous() if x_cols is not None and len(y_row) == 1 else None
+    y_cols = (y_src.T.contiguous() if x_cols is not None and len(y_row) == 1 and not resid
+              else None)
     m_max = chains * chunk * rows
     x_buf = None if full else (x.new_empty(x.shape[1], m_max) if x_cols is not None
                                else x.new_empty(m_max, *x.shape[1:]))
-    y_buf = None if full else (y.new_empty(y_row[0], m_max) if y_cols is not None
-                               else y.new_empty(m_max, *y_row))
+    y_buf = None if full or resid else (y.new_empty(y_row[0], m_max) if y_cols is not None
+                                        else y.new_empty(m_max, *y_row))
 
     def rows_of(j0: int, j1: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps j0..j1 of the block: every chain's minibatch, inputs (C, j1 − j0, B, ...) or
@@ -332,6 +342,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             xs = x_buf[:, :m].view(-1, *shape).permute(1, 2, 0, 3)
         else:
             xs = torch.index_select(x, 0, flat, out=x_buf[:m]).view(*shape, *x.shape[1:])
+        if resid:
+            return xs, None
         if groups is not None:
             flat = (idx + y_offset).reshape(-1)
         if y_cols is not None:
@@ -351,7 +363,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
         nonlocal alive
         if stack is not None:
             val = stack.loss_and_grad(leaves, xb, yb, grads,
-                                      y_batched=not full or groups is not None)
+                                      y_batched=not full or groups is not None,
+                                      star=at_star if resid else None)
         else:
             val = chain_loss(leaves, xb, yb)
             gs = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)
@@ -396,7 +409,9 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
             c0, span = t, min(chunk, t0 + pending - t)
             xs, ys = rows_of(t - t0, t - t0 + span)
             with torch.no_grad():
-                if table is not None:
+                if resid:  # the targets are the outputs at w*
+                    refs[:, c0:c0 + span] = 0
+                elif table is not None:
                     idx = idx_buf[:, t - t0:t - t0 + span] + offset
                     refs[:, c0:c0 + span] = table.index_select(0, idx.reshape(-1)).view(
                         idx.shape).mean(dim=-1)
@@ -411,7 +426,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
         if full:
             step(t, x_all, y_full, noise[:, k])
         else:
-            step(t, xs[:, t - c0], ys[:, t - c0], noise[:, k])
+            step(t, xs[:, t - c0], None if ys is None else ys[:, t - c0], noise[:, k])
         if k == pending - 1 and saved is not None:
             done = slice(t0, t0 + pending)
             if not (bool(torch.isfinite(w).all()) and bool(torch.isfinite(losses[:, done]).all())):
@@ -422,7 +437,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     del kept[saved[2]:]
                 alive = torch.ones(chains, 1, dtype=torch.bool, device=dev)
                 for j in range(pending):
-                    xy = (x_all, y_full) if full else tuple(v[:, 0] for v in rows_of(j, j + 1))
+                    xy = (x_all, y_full) if full else tuple(
+                        None if v is None else v[:, 0] for v in rows_of(j, j + 1))
                     step(t0 + j, *xy, noise[:, j])
     if stack is None:
         for v in leaf_list:

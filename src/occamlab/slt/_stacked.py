@@ -29,6 +29,7 @@ instead of vmap's and the autograd engine's dozens. Any other model uses the gen
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -201,13 +202,21 @@ class Stack:
             else:  # sigmoid
                 delta = delta * (saved * (1 - saved))
 
-    def loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                      grads: dict[str, torch.Tensor], *, y_batched: bool = True
+    @property
+    def takes_residuals(self) -> bool:
+        """Linear layers only with a squared-error loss in closed form: the targets may be
+        replaced by the parameters whose outputs they are (``star`` of :meth:`loss_and_grad`)."""
+        return self.affine and self.form is not None and self.form is not _cross_entropy
+
+    def loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor,
+                      y: torch.Tensor | None, grads: dict[str, torch.Tensor], *,
+                      y_batched: bool = True, star: dict[str, torch.Tensor] | None = None
                       ) -> torch.Tensor:
         """Each chain's loss (C,) on its rows (inputs feature-major, as :meth:`forward`), its
-        gradient written into ``grads``."""
+        gradient written into ``grads``. With ``star`` (only if :attr:`takes_residuals`) the
+        targets are the outputs at the parameters ``star`` and ``y`` is not read."""
         if self.affine:
-            return self._affine_loss_and_grad(params, x, y, grads, y_batched)
+            return self._affine_loss_and_grad(params, x, y, grads, y_batched, star)
         tape: list = []
         with torch.no_grad():
             out = self.forward(params, x, tape=tape)
@@ -215,8 +224,24 @@ class Stack:
             self.backward(params, tape, delta, grads)
         return vals
 
+    def _composite(self, params: dict[str, torch.Tensor]) -> tuple[list, list, Any, Any]:
+        """The layers' (W, b, names), each layer's input map (P_{l−1}, q_{l−1}) (None for I
+        and 0), and the composite (P_L, q_L)."""
+        lin = [(self._get(params, ly[1], ly[2]), self._get(params, ly[3], ly[4]), ly[1], ly[3])
+               for ly in self.layers]
+        maps = []
+        p = q = None
+        for w, b, _, _ in lin:
+            maps.append((p, q))
+            p = w if p is None else torch.matmul(w, p)
+            if q is not None:
+                q = torch.matmul(w, q.unsqueeze(-1)).squeeze(-1)
+            q = b if q is None else (q if b is None else q + b)
+        return lin, maps, p, q
+
     def _affine_loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor,
-                              y: torch.Tensor, grads: dict[str, torch.Tensor], y_batched: bool
+                              y: torch.Tensor | None, grads: dict[str, torch.Tensor],
+                              y_batched: bool, star: dict[str, torch.Tensor] | None = None
                               ) -> torch.Tensor:
         """:meth:`loss_and_grad` of Linear layers only, through their composite affine map.
 
@@ -227,23 +252,22 @@ class Stack:
             ∂L/∂W_l = Σ_rows S_lᵀδ·h_{l−1}ᵀ = T_l·P_{l−1}ᵀ + t_l·q_{l−1}ᵀ,   ∂L/∂b_l = t_l,
 
         with T_l = S_lᵀ·G and t_l = S_lᵀ·s, T_{l−1} = W_lᵀ·T_l. The rows enter two products
-        only (the outputs and G); the rest are products of the small matrices.
+        only (the outputs and G); the rest are products of the small matrices. Targets that
+        are the outputs at ``star`` (P*, q*) enter as the residuals (P − P*)·x + (q − q*).
         """
-        lin = [(self._get(params, ly[1], ly[2]), self._get(params, ly[3], ly[4]), ly[1], ly[3])
-               for ly in self.layers]
         with torch.no_grad():
-            maps = []  # (P_{l−1}, q_{l−1}) of each layer's input; None for I and 0
-            p = q = None
-            for w, b, _, _ in lin:
-                maps.append((p, q))
-                p = w if p is None else torch.matmul(w, p)
-                if q is not None:
-                    q = torch.matmul(w, q.unsqueeze(-1)).squeeze(-1)
-                q = b if q is None else (q if b is None else q + b)
+            lin, maps, p, q = self._composite(params)
+            if star is not None:
+                _, _, p_star, q_star = self._composite(star)
+                p = p - p_star
+                q = None if q is None else q - q_star
             out = torch.matmul(p, x)
             if q is not None:
                 out = out + q.unsqueeze(-1)
-            vals, delta = self.group_losses(out, y, y_batched, grad=True)
+            if star is not None:
+                vals, delta = self.form(out, None, True)
+            else:
+                vals, delta = self.group_losses(out, y, y_batched, grad=True)
             t_mat = torch.matmul(delta, x.mT)  # G
             t_vec = delta.sum(dim=-1) if any(qq is not None for _, qq in maps) or any(
                 b is not None for _, b, _, _ in lin) else None  # s
@@ -303,11 +327,12 @@ _TABLE_ELEMS = 1 << 18
 
 # The closed forms take the outputs feature-major, out (..., width, B), and the targets as rows,
 # y (..., B, width) or class indices (..., B); the values are over the last two dimensions, or
-# with ``rows`` each row's own loss (..., B), whose mean over the rows is the loss.
+# with ``rows`` each row's own loss (..., B), whose mean over the rows is the loss. The squared
+# errors also take y = None: out is then the residual, and is overwritten by the gradient.
 
 def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
     # MSELoss(reduction="mean"): the mean of (out − y)² over each group's entries.
-    diff = out - y.mT
+    diff = out if y is None else out - y.mT
     size = out.shape[-2] * out.shape[-1]
     if rows:
         vals = diff.square().mean(dim=-2)
@@ -334,8 +359,8 @@ def _cross_entropy(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = 
 
 def _squared_error(scale: float) -> Callable:
     # gaussian_nll(σ): scale·mean over rows of ‖out − y‖², scale = 1/(2σ²).
-    def form(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
-        diff = out - y.mT
+    def form(out: torch.Tensor, y: torch.Tensor | None, grad: bool, rows: bool = False):
+        diff = out if y is None else out - y.mT
         each = diff.square().sum(dim=-2)
         vals = (each if rows else each.mean(dim=-1)).mul_(scale)
         return vals, (diff.mul_(2 * scale / out.shape[-1]) if grad else None)

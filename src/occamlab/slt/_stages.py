@@ -188,9 +188,9 @@ def stages(traj: Any, llc: Any = None, loss: Any = None, *, se: Any = None,
 
     Method of Hoogland et al. (arXiv 2402.02364; TMLR 2025), stage division by the critical points
     of the LLC over log(step): smoothed by local-linear Gaussian-kernel regression in log(1 + step)
-    with a C_p (or leave-one-out) bandwidth; plateaus where the slope dips to at most ``flatness`` of the
-    flanking transitions' slope, and extrema; stages whose
-    change is not ``z`` standard errors merged away (the module docstring gives each rule).
+    with a C_p (or leave-one-out) bandwidth; plateaus where the slope dips to at most
+    ``flatness`` of the flanking transitions' slope, and extrema; stages whose change is not
+    ``z`` standard errors merged away (the module docstring gives each rule).
     Deterministic: the same inputs give the same stages.
 
     Arguments:

@@ -225,7 +225,7 @@ def trajectory(checkpoints: Any, loss_fn: Callable[[torch.Tensor, torch.Tensor],
         if targets.shape[1:] != y.shape:
             raise ValueError(f"relabel: the model's outputs {tuple(targets.shape[1:])} do not "
                              f"have the targets' shape {tuple(y.shape)}")
-        centres = Centres(loss, w, x, targets, True, keys)
+        centres = Centres(loss, w, x, targets, True, keys, own_targets=True)
         loss_star = [full_loss(loss, w[i], x, targets[i]) for i in range(k)]
     else:
         centres = Centres(loss, w, x, y, False, keys)
