@@ -24,9 +24,10 @@ of L_n, with a = nβ·(curvature) + γ the curvature of the sampled potential:
   inflation in a direction of curvature a, with ρ = tr(Σ_g)/tr(H) (Σ_g the covariance of one
   row's gradient; ρ ≈ 1 at a well-specified minimum, where Fisher = Hessian, and ≈ 0 for
   noise-free targets such as ``relabel=True``); B ≥ nβ keeps that at most the
-  discretization's own εa/4. ρ is measured at the end of the first pilot run, and B is then
-  cut to max(64, ⌈ρ·nβ⌉), which keeps the same bound (a DataLoader's or a given batch size is
-  kept).
+  discretization's own εa/4. ρ is measured at the end of the first pilot run that did not
+  diverge, and B is then cut to max(64, ⌈ρ·nβ⌉), which keeps the same bound (a DataLoader's or
+  a given batch size is kept). Each centre of a trajectory has its own ρ and B; the chains of
+  one batch size run together.
 - Step size. SGLD's stationary variance in a direction of curvature a is 1/(a·(1 − εa/4)):
   inflated by ≈ εa/4, plus the minibatch's share. Every direction the loss confines
   quadratically contributes ½ to λ, so the relative bias of that (regular) part of λ̂ is the
