@@ -300,8 +300,8 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     at_star, x, y_full).reshape(chains, 1)
     # Own targets of a collapsed Linear stack: residuals from the maps, no targets gathered.
     resid = own_targets and not full and stack is not None and stack.takes_residuals
-    row_elems = (x[0].numel() + (0 if resid else y[0].numel() // (1 if groups is None else n))
-                 if not full else 0)
+    # (the targets still count in the block's length: the random streams do not depend on it)
+    row_elems = (x[0].numel() + y[0].numel() // (1 if groups is None else n)) if not full else 0
     block = _block_len(n_params, rows, row_elems, steps)
     noise_buf = torch.empty(chains, block, n_params, device=dev, dtype=dt)
     idx_buf = None if full else torch.empty(chains, block, rows, dtype=torch.long, device=dev)

@@ -330,7 +330,7 @@ _TABLE_ELEMS = 1 << 18
 # with ``rows`` each row's own loss (..., B), whose mean over the rows is the loss. The squared
 # errors also take y = None: out is then the residual, and is overwritten by the gradient.
 
-def _mse(out: torch.Tensor, y: torch.Tensor, grad: bool, rows: bool = False):
+def _mse(out: torch.Tensor, y: torch.Tensor | None, grad: bool, rows: bool = False):
     # MSELoss(reduction="mean"): the mean of (out − y)² over each group's entries.
     diff = out if y is None else out - y.mT
     size = out.shape[-2] * out.shape[-1]
