@@ -119,7 +119,7 @@ def _mlp(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     log(f"training the MLP ({rows} signals, {max(steps)} Adam steps)")
     states = _train_checkpoints(mlp, ce, x, y, steps, torch.optim.Adam(mlp.parameters(),
                                                                          lr=0.01))
-    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=8000)
+    kw = dict(draws=20, thin=5) if study.quick else dict(max_steps=16_000)
     log(f"sampling the MLP's LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)
