@@ -230,18 +230,21 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
     minibatch noise: ρ = tr(Σ_g)/tr(H) there (1 when the per-sample gradient covariance is the
     Hessian), so its share is ρ·nβ/B. Also returns where the last finite pilot of each centre
     ended, (K, C, P) (``start`` (K, C, P) starts the chains there instead of at w*), and the
-    (a_max, a_w, ρ, cut) the step of each centre was set from: ε = cut·ε(a_max, a_w, ρ), cut
-    the tenfold reductions after divergent pilots (ρ is NaN where every pilot diverged).
+    (a_max, a_w, ρ, cuts) the step of each centre was set from: ε = ε(a_max, a_w, ρ)/10^cuts,
+    cuts the tenfold reductions after divergent pilots (ρ is NaN where every pilot diverged).
     """
     n = c.x.shape[0]
     ends = c.w.unsqueeze(1).repeat(1, chains, 1) if start is None else start.clone()
     noise = dict.fromkeys(rows, minibatch_share(nbeta, batch, n))
     a = {k: a0[k] for k in rows}
     aw = {k: aw0[k] for k in rows}
-    eps = {k: step_for(a[k], aw[k], sampler, noise[k]) for k in rows}
     where = dict.fromkeys(rows, "w*")
     rhos = dict.fromkeys(rows, math.nan)
-    cut = dict.fromkeys(rows, 1.0)  # the step's reductions after divergent pilots
+    cuts = dict.fromkeys(rows, 0)  # tenfold reductions of the step after divergent pilots
+
+    def eps(k: int) -> float:
+        return step_for(a[k], aw[k], sampler, noise[k]) / 10 ** cuts[k]
+
     notes: dict[int, list[str]] = {k: [] for k in rows}
     todo = list(rows)
     for rnd in range(4):
@@ -253,7 +256,8 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
         per = lambda vals: torch.tensor([vals[k] for k in todo for _ in range(chains)],  # noqa
                                         dtype=c.w.dtype, device=c.w.device)
         run = run_chains(c.loss, centres, c.x, y,
-                         nbeta=nbeta, step_size=per(eps), localization=per(gamma),
+                         nbeta=nbeta, step_size=per({k: eps(k) for k in todo}),
+                         localization=per(gamma),
                          chains=len(todo) * chains, steps=_PILOT_STEPS, batch_size=batch,
                          sampler=sampler, generator=gens, groups=groups,
                          precondition=_chain_metric(pre, todo, chains),
@@ -296,10 +300,8 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
                 noise[k], rhos[k] = minibatch_share(nbeta, batch, n, rho[i]), rho[i]
                 notes[k].append(f"minibatch noise ρ = tr(Σ_g)/tr(H) = {rho[i]:.3g} at the "
                                 f"pilot's end")
-                eps[k] = cut[k] * step_for(a[k], aw[k], sampler, noise[k])
             if not ok[i]:
-                eps[k] /= 10
-                cut[k] /= 10
+                cuts[k] += 1
                 notes[k].append("a pilot chain diverged: step divided by 10")
                 nxt.append(k)
                 continue
@@ -310,23 +312,22 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
                 # Stiffer where the chains went: the step from the curvature there.
                 a[k], aw[k] = max(a[k], a_pilot), max(aw[k], aw_pilot)
                 where[k] = f"the end of a {_PILOT_STEPS}-step pilot"
-                cut[k] = 1.0  # the step from that curvature replaces the earlier cuts
-                eps[k] = step_for(a[k], aw[k], sampler, noise[k])
+                cuts[k] = 0  # the step from that curvature replaces the earlier cuts
                 nxt.append(k)
         todo = nxt
     msgs = []
     for k in rows:
         if sampler == "sgld":
-            m = (f"step size ε = {eps[k]:.3g} = min({4 * BIAS:g}/(a_w·(1 + ρ·nβ/B)), "
+            m = (f"step size ε = {eps(k):.3g} = min({4 * BIAS:g}/(a_w·(1 + ρ·nβ/B)), "
                  f"{STEP_CAP}/a_max) with a_w = {aw[k]:.4g} (nβ·tr(H²)/tr(H) + γ) and "
                  f"a_max = {a[k]:.4g} (nβ·λ_max(H) + γ, found at {where[k]})"
                  + (" in the preconditioned coordinates" if pre is not None else "")
                  + f": the regular part of λ̂ biased by ≈ {BIAS:.1%} at most")
         else:
-            m = (f"step size ε = {eps[k]:.3g} = c/√a with c = {STEP_FRACTION} and "
+            m = (f"step size ε = {eps(k):.3g} = c/√a with c = {STEP_FRACTION} and "
                  f"a = nβ·λ_max(H) + γ = {a[k]:.4g} (found at {where[k]})")
         msgs.append("; ".join([m, *notes[k]]))
-    return [eps[k] for k in rows], msgs, ends, [(a[k], aw[k], rhos[k], cut[k]) for k in rows]
+    return [eps(k) for k in rows], msgs, ends, [(a[k], aw[k], rhos[k], cuts[k]) for k in rows]
 
 
 def _metric(c: Centres, nbeta: float, gamma: list[float], points: torch.Tensor | None = None
@@ -437,15 +438,15 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
                   for i in range(k)]
     if step_size is None:
         eps, msgs, _, used = _pilot_step(c, list(range(k)), a0, aw0, loc_top, pre=pre, **pilot)
-        for i, (a, aw, rho, cut) in enumerate(used):
+        for i, (a, aw, rho, cuts) in enumerate(used):
             if not (adapt_batch and sampler == "sgld" and math.isfinite(rho)):
                 continue
             # Rows enough for the measured noise: ρ·nβ/B ≤ 1, the share at B = ⌈nβ⌉ and ρ = 1.
             fewer = min(batch, max(_MIN_BATCH, math.ceil(rho * nbeta)))
             if fewer < batch:
                 batches[i] = fewer
-                eps[i] = cut * step_for(a, aw, sampler,
-                                        minibatch_share(nbeta, fewer, c.x.shape[0], rho))
+                eps[i] = step_for(a, aw, sampler,
+                                  minibatch_share(nbeta, fewer, c.x.shape[0], rho)) / 10 ** cuts
                 msgs[i] += (f"; batch size {fewer} = max({_MIN_BATCH}, ⌈ρ·nβ⌉): the measured "
                             f"minibatch noise at most the step's own bias, ε then {eps[i]:.3g}")
         for i in range(k):
@@ -524,9 +525,9 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
                for i in rows}
         ends = {i: min(first[i], cap[i]) for i in rows}
     gens = chain_generators(seed, [(c.keys[i], j) for i in rows for j in range(chains)], dev)
-    per = lambda vals, rows: torch.tensor(  # noqa: E731
+    per = lambda vals, ids: torch.tensor(  # noqa: E731
         [float(vals[i]) if not isinstance(vals[i], list) else vals[i][j]
-         for i in rows for j in range(chains)], dtype=dt, device=dev)
+         for i in ids for j in range(chains)], dtype=dt, device=dev)
     active = list(rows)
     state: ChainState | None = None
     traces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {i: [] for i in rows}

@@ -300,6 +300,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
                     at_star, x, y_full).reshape(chains, 1)
     # Own targets of a collapsed Linear stack: residuals from the maps, no targets gathered.
     resid = own_targets and not full and stack is not None and stack.takes_residuals
+    star_map = stack.affine_map(at_star) if resid else None  # (P*, q*), fixed for the run
     # (the targets still count in the block's length: the random streams do not depend on it)
     row_elems = (x[0].numel() + y[0].numel() // (1 if groups is None else n)) if not full else 0
     block = _block_len(n_params, rows, row_elems, steps)
@@ -364,7 +365,7 @@ def _run(loss: Callable, centers: torch.Tensor, x: torch.Tensor, y: torch.Tensor
         if stack is not None:
             val = stack.loss_and_grad(leaves, xb, yb, grads,
                                       y_batched=not full or groups is not None,
-                                      star=at_star if resid else None)
+                                      star=star_map)
         else:
             val = chain_loss(leaves, xb, yb)
             gs = torch.autograd.grad(val.sum(), leaf_list, allow_unused=True)

@@ -205,16 +205,21 @@ class Stack:
     @property
     def takes_residuals(self) -> bool:
         """Linear layers only with a squared-error loss in closed form: the targets may be
-        replaced by the parameters whose outputs they are (``star`` of :meth:`loss_and_grad`)."""
+        replaced by the affine map whose outputs they are (``star`` of :meth:`loss_and_grad`)."""
         return self.affine and self.form is not None and self.form is not _cross_entropy
+
+    def affine_map(self, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
+        """The composite map (P, q) of the Linear layers at ``params`` (q None without biases)."""
+        with torch.no_grad():
+            return self._composite(params)[2:]
 
     def loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor,
                       y: torch.Tensor | None, grads: dict[str, torch.Tensor], *,
-                      y_batched: bool = True, star: dict[str, torch.Tensor] | None = None
+                      y_batched: bool = True, star: tuple[torch.Tensor, Any] | None = None
                       ) -> torch.Tensor:
         """Each chain's loss (C,) on its rows (inputs feature-major, as :meth:`forward`), its
-        gradient written into ``grads``. With ``star`` (only if :attr:`takes_residuals`) the
-        targets are the outputs at the parameters ``star`` and ``y`` is not read."""
+        gradient written into ``grads``. With ``star`` = :meth:`affine_map` at w* (only if
+        :attr:`takes_residuals`) the targets are that map's outputs and ``y`` is not read."""
         if self.affine:
             return self._affine_loss_and_grad(params, x, y, grads, y_batched, star)
         tape: list = []
@@ -241,7 +246,7 @@ class Stack:
 
     def _affine_loss_and_grad(self, params: dict[str, torch.Tensor], x: torch.Tensor,
                               y: torch.Tensor | None, grads: dict[str, torch.Tensor],
-                              y_batched: bool, star: dict[str, torch.Tensor] | None = None
+                              y_batched: bool, star: tuple[torch.Tensor, Any] | None = None
                               ) -> torch.Tensor:
         """:meth:`loss_and_grad` of Linear layers only, through their composite affine map.
 
@@ -258,7 +263,7 @@ class Stack:
         with torch.no_grad():
             lin, maps, p, q = self._composite(params)
             if star is not None:
-                _, _, p_star, q_star = self._composite(star)
+                p_star, q_star = star
                 p = p - p_star
                 q = None if q is None else q - q_star
             out = torch.matmul(p, x)
