@@ -35,9 +35,15 @@ of L_n, with a = nβ·(curvature) + γ the curvature of the sampled potential:
   at ``BIAS`` (2.5%), and at most ``STEP_CAP``/a_max (no single direction inflated by more
   than 1/(1 − 1/16) = 6.7%, far from the stability limit εa = 4). Both are measured again at
   the ends of short pilot runs (the potential can be stiffer away from w*), and the larger
-  kept. Bounding by a_w rather than a_max matters for singular models: a few stiff
-  directions no longer set the pace of the flat ones, whose exploration is what λ − (regular
-  part) is made of.
+  kept. An adaptive run measures them once more where its chains stand at the end of each
+  length it tries (up to ``_RECHECKS`` times): where they ask for a step 1.5× smaller or more,
+  it takes that step and starts again from there, the draws so far its burn-in. Along the
+  directions that keep the function (a wide deep linear network) the chains reach regions
+  several times stiffer than any 100-step pilot does: a 5→10→10→5 network's trained checkpoint
+  read 18.0 with the pilots' step, 12.5 with this, against 12.4 from a Metropolis-corrected
+  HMC on the same posterior. Bounding by a_w rather than a_max matters for singular models:
+  a few stiff directions no longer set the pace of the flat ones, whose exploration is what
+  λ − (regular part) is made of.
 - Localization γ = P/R² with R = 3: in the directions the loss does not confine (symmetries,
   or w* degenerate to all orders) the chains stay within E‖w − w*‖² = P/γ = R² of w*, and a
   regular direction of curvature a loses γ/(a + γ) of its ½. Unlike a γ proportional to the
@@ -100,9 +106,11 @@ _MIN_STEPS, _CAP_DOUBLINGS, _CAP_DRAWS = 200, 3, 400
 # products and a P×P eigendecomposition are then cheap beside the run.
 PRECONDITION_MAX = 256
 # Keys of the calibration streams (chains use keys ≥ 0).
-_CURV_KEY, _PILOT_KEY, _METRIC_KEY = -1, -100, -200
+_CURV_KEY, _PILOT_KEY, _METRIC_KEY, _RECHECK_KEY = -1, -100, -200, -300
 # Rounds of pilot + mean Hessian that adapt the preconditioner to where the chains go.
 _METRIC_ROUNDS = 3
+# How many times an adaptive run may cut its step where its chains have gone.
+_RECHECKS = 4
 # The fewest rows a minibatch is cut to when the measured gradient noise is small.
 _MIN_BATCH = 64
 # Rows of those Hessians (away from w* there is no residual cancellation to keep exact).
@@ -179,6 +187,20 @@ class Centres:
 
 
 @dataclass
+class StepRule:
+    """What a centre's chosen step came from, ε = step_for(a_max, a_w, 1 + ρ·nβ/B)/10^cuts,
+    kept so that an adaptive run can apply the rule again where its chains have gone."""
+
+    a_max: float
+    a_w: float
+    rho: float  # NaN where it was not measured (then ρ = 1 is assumed)
+    cuts: int
+    loc_top: float  # the localization's share of a_max
+    a_mean: float | None  # thin = 1/(ε·a_mean); None when thin was given
+    a_slow: float  # relax = 2/(ε·a_slow)
+
+
+@dataclass
 class Settings:
     """Per-centre sampler settings after calibration."""
 
@@ -190,6 +212,7 @@ class Settings:
     relax: list[int]  # τ: steps for the slowest direction to relax (the first run length)
     precondition: torch.Tensor | None  # (K, P, P): S with w − w* = S·z, or None
     batch: list[int]  # rows per chain per step, per centre
+    rules: list[StepRule] | None = None  # per centre, when the SGLD step was chosen here
 
 
 def _chain_metric(pre: torch.Tensor | None, rows: Sequence[int], chains: int
@@ -215,6 +238,31 @@ def _batch_for(c: Centres, rows: Sequence[int], chains: int) -> tuple[Any, Any, 
         return centres, c.y, None
     groups = torch.arange(len(rows), device=c.w.device).repeat_interleave(chains)
     return centres, c.y[rows], groups
+
+
+def _chain_curvature(c: Centres, rows: list[int], points: torch.Tensor, chains: int,
+                     pre: torch.Tensor | None, gens: list[torch.Generator], *, sgld: bool,
+                     noise: bool) -> tuple[list[float], ...]:
+    """The curvature where the chains of the centres ``rows`` stand, ``points``
+    (len(rows)·chains, P), in the preconditioned coordinates when ``pre`` is given: per centre,
+    the largest |eigenvalue| of H over its chains, tr(H²)/tr(H) of their mean (with ``sgld``)
+    and, with ``noise``, the minibatch noise ρ = tr(Σ_g)/tr(H) to two significant digits (8
+    groups estimate it to ~20%, so the step does not depend on how centres were batched)."""
+    m = len(rows)
+    yy = c.y[rows][:, :1024].repeat_interleave(chains, 0) if c.per_centre_y else c.y
+    s_pts = None if pre is None else pre[rows].repeat_interleave(chains, 0)
+    pts = torch.nan_to_num(points)
+    tops, diag, square, _ = curvature(c.loss, pts, c.x, yy, generators=gens,
+                                      per_point_y=c.per_centre_y, trace=sgld, lowest=False,
+                                      precondition=s_pts)
+    weighted = (square.reshape(m, chains).mean(dim=1) / diag.reshape(m, chains).mean(dim=1))
+    rho = [math.nan] * m
+    if noise:
+        sig = gradient_noise(c.loss, pts, c.x, yy, per_point_y=c.per_centre_y,
+                             precondition=s_pts)
+        ratio = sig.reshape(m, chains).sum(dim=1) / diag.reshape(m, chains).sum(dim=1)
+        rho = [float(f"{v:.2g}") if math.isfinite(v) else v for v in ratio.tolist()]
+    return tops.reshape(m, chains).max(dim=1).values.tolist(), weighted.tolist(), rho
 
 
 def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
@@ -269,30 +317,12 @@ def _pilot_step(c: Centres, rows: list[int], a0: list[float], aw0: list[float],
         finals = run.final
         curv_gens = chain_generators(seed, [(c.keys[k], key - 10 - rnd, j)
                                             for k in todo for j in range(chains)], c.w.device)
-        if c.per_centre_y:  # targets per point: the centre's, for each of its chains
-            yy = c.y[todo][:, :1024].repeat_interleave(chains, 0)
-        else:
-            yy = c.y
-        s_pts = None if pre is None else pre[todo].repeat_interleave(chains, 0)
         # ρ at the first pilot of each centre that did not diverge
         measure = sampler == "sgld" and any(math.isnan(rhos[k]) for k in todo)
-        tops, diag, square, _ = curvature(c.loss, torch.nan_to_num(finals), c.x, yy,
-                                          generators=curv_gens, per_point_y=c.per_centre_y,
-                                          trace=sampler == "sgld", lowest=False,
-                                          precondition=s_pts)
-        tops = tops.reshape(len(todo), chains).max(dim=1).values.tolist()
-        weighted = (square.reshape(len(todo), chains).mean(dim=1)
-                    / diag.reshape(len(todo), chains).mean(dim=1)).tolist()
+        tops, weighted, rho = _chain_curvature(c, todo, finals, chains, pre, curv_gens,
+                                               sgld=sampler == "sgld", noise=measure)
         # A pilot that ends where the curvature overflows went too far, as a divergent one.
         ok = [o and math.isfinite(t) for o, t in zip(ok, tops, strict=True)]
-        if measure:
-            sig = gradient_noise(c.loss, torch.nan_to_num(finals), c.x, yy,
-                                 per_point_y=c.per_centre_y, precondition=s_pts)
-            rho = (sig.reshape(len(todo), chains).sum(dim=1)
-                   / diag.reshape(len(todo), chains).sum(dim=1)).tolist()
-            # Two significant digits (8 groups estimate ρ to ~20%): the step then does not
-            # depend on the rounding of how many centres were batched together.
-            rho = [float(f"{v:.2g}") if math.isfinite(v) else v for v in rho]
         nxt = []
         for i, k in enumerate(todo):
             if (measure and ok[i] and math.isnan(rhos[k]) and math.isfinite(rho[i])
@@ -462,7 +492,11 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
     else:
         thins = [thin] * k
     relax = [relaxation_steps(eps[i], a_slow[i], sampler) for i in range(k)]
-    return Settings(eps, gam, thins, notes, list(diag), relax, pre, batches)
+    rules = None
+    if step_size is None and sampler == "sgld":
+        rules = [StepRule(a, aw, rho, cuts, loc_top[i], a_mean[i] if thin is None else None,
+                          a_slow[i]) for i, (a, aw, rho, cuts) in enumerate(used)]
+    return Settings(eps, gam, thins, notes, list(diag), relax, pre, batches, rules)
 
 
 @dataclass
@@ -514,16 +548,23 @@ def sample_centres(c: Centres, st: Settings, *, nbeta: float, chains: int, draws
 def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta: float,
                  chains: int, draws: int | None, burnin: int, sampler: str, seed: int,
                  progress: bool, max_steps: int | None, record: bool) -> list[Sampled]:
-    """The chains of the centres ``rows`` (one ``batch`` size), run together."""
+    """The chains of the centres ``rows`` (one ``batch`` size), run together.
+
+    An adaptive run whose step was chosen here measures the curvature where its chains stand
+    at the end of each length it tries; where that asks for a smaller step (module doc), it
+    takes it and starts the run again from there, the draws so far its burn-in.
+    """
     dev, dt = c.w.device, c.w.dtype
+    begin = dict.fromkeys(rows, 0)  # the step at which each centre's kept run began
     if draws is not None:
         ends = {i: (burnin + draws) * st.thin[i] for i in rows}
         kept = {i: draws * st.thin[i] for i in rows}
     else:
-        first = {i: max(st.relax[i], _MIN_STEPS) for i in rows}
-        cap = {i: max_steps or max(first[i] * 2 ** _CAP_DOUBLINGS, _CAP_DRAWS * st.thin[i])
-               for i in rows}
+        first, cap = {}, {}
+        for i in rows:
+            _lengths(st, i, max_steps, first, cap)
         ends = {i: min(first[i], cap[i]) for i in rows}
+    checks = dict.fromkeys(rows, 0)
     gens = chain_generators(seed, [(c.keys[i], j) for i in rows for j in range(chains)], dev)
     per = lambda vals, ids: torch.tensor(  # noqa: E731
         [float(vals[i]) if not isinstance(vals[i], list) else vals[i][j]
@@ -552,6 +593,15 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
             traces[i].append((run.losses[mine], run.ref_losses[mine]))
             if run.positions is not None:
                 where[i].append(run.positions[mine])
+        due = [i for i in active if ends[i] == t]
+        if draws is None and st.rules is not None and due:
+            slot = {i: pos for pos, i in enumerate(active) if i in due}
+            stiffer = _recheck(c, st, slot, run.final, chains=chains, nbeta=nbeta, batch=batch,
+                               seed=seed, checks=checks, t=t)
+            for i in stiffer:
+                traces[i], where[i], begin[i] = [], [], t
+                _lengths(st, i, max_steps, first, cap, offset=t)
+                ends[i] = min(first[i], cap[i])
         keep = []
         for pos, i in enumerate(active):
             if ends[i] != t:
@@ -560,14 +610,15 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
             losses = torch.cat([a for a, _ in traces[i]], dim=1)
             refs = torch.cat([b for _, b in traces[i]], dim=1)
             path = torch.cat(where[i], dim=1) if where[i] else None
+            length = t - begin[i]
             if draws is not None:
                 out[i] = Sampled(losses, refs, kept[i], "fixed", path)
             elif _done(losses, refs, nbeta, c.w.shape[1]):
-                out[i] = Sampled(losses, refs, t // 2, "converged", path)
+                out[i] = Sampled(losses, refs, length // 2, "converged", path)
             elif t >= cap[i]:
-                out[i] = Sampled(losses, refs, t // 2, "cap", path)
+                out[i] = Sampled(losses, refs, length // 2, "cap", path)
             else:
-                ends[i] = min(2 * t, cap[i])
+                ends[i] = min(t + length, cap[i])
                 keep.append(pos)
         if len(keep) < len(active):
             going = [pos * chains + j for pos in keep for j in range(chains)]
@@ -577,3 +628,51 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
         else:
             state = run.state
     return [out[i] for i in rows]
+
+
+def _lengths(st: Settings, i: int, max_steps: int | None, first: dict, cap: dict,
+             offset: int = 0) -> None:
+    """The first length of centre ``i``'s adaptive run, max(τ, 200), and its cap: 8 times that
+    or 400 draws, whichever is longer (``max_steps`` if given), from step ``offset``."""
+    first[i] = offset + max(st.relax[i], _MIN_STEPS)
+    cap[i] = offset + (max_steps or max(max(st.relax[i], _MIN_STEPS) * 2 ** _CAP_DOUBLINGS,
+                                        _CAP_DRAWS * st.thin[i]))
+
+
+def _recheck(c: Centres, st: Settings, slot: dict[int, int], final: torch.Tensor, *,
+             chains: int, nbeta: float, batch: int, seed: int, checks: dict[int, int],
+             t: int) -> list[int]:
+    """The step rule applied where the chains of the centres in ``slot`` stand (centre i's are
+    the rows slot[i]·chains … of ``final``); returns the centres whose step it cut by more than
+    1.5×, with ε, thin and τ updated for them (at most ``_RECHECKS`` times a centre)."""
+    due = [i for i in slot if checks[i] < _RECHECKS]
+    if not due:
+        return []
+    pts = torch.cat([final[slot[i] * chains:(slot[i] + 1) * chains] for i in due])
+    gens = chain_generators(seed, [(c.keys[i], _RECHECK_KEY - checks[i], j)
+                                   for i in due for j in range(chains)], c.w.device)
+    tops, weighted, rho = _chain_curvature(c, due, pts, chains, st.precondition, gens,
+                                           sgld=True, noise=True)
+    n = c.x.shape[0]
+    cut = []
+    for k, i in enumerate(due):
+        checks[i] += 1
+        r = st.rules[i]
+        if not (math.isfinite(tops[k]) and math.isfinite(weighted[k])):
+            continue
+        a = max(r.a_max, nbeta * tops[k] + r.loc_top)
+        aw = max(r.a_w, nbeta * weighted[k] + r.loc_top) if weighted[k] > 0 else r.a_w
+        rh = max(v for v in (r.rho, rho[k], 0.0) if math.isfinite(v))
+        eps = step_for(a, aw, "sgld", minibatch_share(nbeta, batch, n, rh)) / 10 ** r.cuts
+        if not eps < st.step_size[i] / 1.5:
+            continue
+        st.rules[i] = StepRule(a, aw, rh, r.cuts, r.loc_top, r.a_mean, r.a_slow)
+        st.step_size[i] = eps
+        if r.a_mean is not None:
+            st.thin[i] = auto_thin(eps, r.a_mean, "sgld")[0]
+        st.relax[i] = relaxation_steps(eps, r.a_slow, "sgld")
+        st.notes[i].append(f"after {t} steps the chains stood where a_w = {aw:.4g}, a_max = "
+                           f"{a:.4g}, ρ = {rh:.2g}: step ε = {eps:.3g} and the run started "
+                           f"again from there")
+        cut.append(i)
+    return cut
