@@ -54,7 +54,7 @@ def _dln(sec: Section, study: Study, log: Callable[[str], None]) -> None:
     log(f"training the deep linear network ({n} rows, {max(steps)} GD steps)")
     states = _train_checkpoints(model, loss_fn, x, y, steps,
                                 torch.optim.SGD(model.parameters(), lr=0.02))
-    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=20_000)
+    kw = dict(draws=30, thin=10) if study.quick else dict(max_steps=40_000)
     log(f"sampling the LLC at its {len(steps)} checkpoints in one run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", slt.LLCWarning)

@@ -562,7 +562,7 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
     else:
         first, cap = {}, {}
         for i in rows:
-            _lengths(st, i, max_steps, first, cap)
+            first[i], cap[i] = _lengths(st, i, max_steps)
         ends = {i: min(first[i], cap[i]) for i in rows}
     checks = dict.fromkeys(rows, 0)
     gens = chain_generators(seed, [(c.keys[i], j) for i in rows for j in range(chains)], dev)
@@ -600,7 +600,7 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
                                seed=seed, checks=checks, t=t)
             for i in stiffer:
                 traces[i], where[i], begin[i] = [], [], t
-                _lengths(st, i, max_steps, first, cap, offset=t)
+                first[i], cap[i] = _lengths(st, i, max_steps, offset=t)
                 ends[i] = min(first[i], cap[i])
         keep = []
         for pos, i in enumerate(active):
@@ -630,13 +630,13 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
     return [out[i] for i in rows]
 
 
-def _lengths(st: Settings, i: int, max_steps: int | None, first: dict, cap: dict,
-             offset: int = 0) -> None:
-    """The first length of centre ``i``'s adaptive run, max(τ, 200), and its cap: 8 times that
-    or 400 draws, whichever is longer (``max_steps`` if given), from step ``offset``."""
-    first[i] = offset + max(st.relax[i], _MIN_STEPS)
-    cap[i] = offset + (max_steps or max(max(st.relax[i], _MIN_STEPS) * 2 ** _CAP_DOUBLINGS,
-                                        _CAP_DRAWS * st.thin[i]))
+def _lengths(st: Settings, i: int, max_steps: int | None, offset: int = 0) -> tuple[int, int]:
+    """The step at which centre ``i``'s adaptive run started at ``offset`` first ends,
+    max(τ, 200) later, and its cap: 8 times that or 400 draws, whichever is longer
+    (``max_steps`` if given)."""
+    first = max(st.relax[i], _MIN_STEPS)
+    return offset + first, offset + (max_steps or max(first * 2 ** _CAP_DOUBLINGS,
+                                                      _CAP_DRAWS * st.thin[i]))
 
 
 def _recheck(c: Centres, st: Settings, slot: dict[int, int], final: torch.Tensor, *,

@@ -224,7 +224,8 @@ def llc(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
             recorded and used.
         batch_size: rows per chain per step; default a DataLoader's batch size, else
             min(N, ⌈nβ⌉) (N: full batch).
-        max_steps: the cap of an adaptive run (``draws=None``).
+        max_steps: the cap of an adaptive run (``draws=None``), counted from where it last
+            started again with a smaller step (``result.calibration`` says when).
         sampler: ``"sgld"``, ``"sgnht"`` or ``"rmsprop_sgld"`` (:mod:`occamlab.slt._steps`).
         precondition: run SGLD in the coordinates that make the potential's curvature at w*
             the identity (S = (nβ·|H| + γ)^(−1/2) from the dense Hessian; the same posterior).
