@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -198,6 +198,11 @@ class StepRule:
     loc_top: float  # the localization's share of a_max
     a_mean: float | None  # thin = 1/(ε·a_mean); None when thin was given
     a_slow: float  # relax = 2/(ε·a_slow)
+
+    def step(self, nbeta: float, batch: int, n: int) -> float:
+        """ε of this rule for ``batch``-row minibatches of ``n`` rows (ρ measured)."""
+        share = minibatch_share(nbeta, batch, n, self.rho)
+        return step_for(self.a_max, self.a_w, "sgld", share) / 10 ** self.cuts
 
 
 @dataclass
@@ -466,17 +471,20 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
         a_mean = [nbeta * max(diag[i], 0.0) + gam[i] for i in range(k)]
         a_slow = [nbeta * max(bottom[i], 0.0) + gam[i] if math.isfinite(bottom[i]) else gam[i]
                   for i in range(k)]
+    rules = None
     if step_size is None:
         eps, msgs, _, used = _pilot_step(c, list(range(k)), a0, aw0, loc_top, pre=pre, **pilot)
-        for i, (a, aw, rho, cuts) in enumerate(used):
-            if not (adapt_batch and sampler == "sgld" and math.isfinite(rho)):
+        if sampler == "sgld":
+            rules = [StepRule(a, aw, rho, cuts, loc_top[i], a_mean[i] if thin is None else None,
+                              a_slow[i]) for i, (a, aw, rho, cuts) in enumerate(used)]
+        for i, r in enumerate(rules or []):
+            if not (adapt_batch and math.isfinite(r.rho)):
                 continue
             # Rows enough for the measured noise: ρ·nβ/B ≤ 1, the share at B = ⌈nβ⌉ and ρ = 1.
-            fewer = min(batch, max(_MIN_BATCH, math.ceil(rho * nbeta)))
+            fewer = min(batch, max(_MIN_BATCH, math.ceil(r.rho * nbeta)))
             if fewer < batch:
                 batches[i] = fewer
-                eps[i] = step_for(a, aw, sampler,
-                                  minibatch_share(nbeta, fewer, c.x.shape[0], rho)) / 10 ** cuts
+                eps[i] = r.step(nbeta, fewer, c.x.shape[0])
                 msgs[i] += (f"; batch size {fewer} = max({_MIN_BATCH}, ⌈ρ·nβ⌉): the measured "
                             f"minibatch noise at most the step's own bias, ε then {eps[i]:.3g}")
         for i in range(k):
@@ -492,10 +500,6 @@ def calibrate_centres(c: Centres, *, nbeta: float, step_size: Any, localization:
     else:
         thins = [thin] * k
     relax = [relaxation_steps(eps[i], a_slow[i], sampler) for i in range(k)]
-    rules = None
-    if step_size is None and sampler == "sgld":
-        rules = [StepRule(a, aw, rho, cuts, loc_top[i], a_mean[i] if thin is None else None,
-                          a_slow[i]) for i, (a, aw, rho, cuts) in enumerate(used)]
     return Settings(eps, gam, thins, notes, list(diag), relax, pre, batches, rules)
 
 
@@ -560,10 +564,9 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
         ends = {i: (burnin + draws) * st.thin[i] for i in rows}
         kept = {i: draws * st.thin[i] for i in rows}
     else:
-        first, cap = {}, {}
+        ends, cap = {}, {}
         for i in rows:
-            first[i], cap[i] = _lengths(st, i, max_steps)
-        ends = {i: min(first[i], cap[i]) for i in rows}
+            ends[i], cap[i] = _lengths(st, i, max_steps)
     checks = dict.fromkeys(rows, 0)
     gens = chain_generators(seed, [(c.keys[i], j) for i in rows for j in range(chains)], dev)
     per = lambda vals, ids: torch.tensor(  # noqa: E731
@@ -600,8 +603,7 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
                                seed=seed, checks=checks, t=t)
             for i in stiffer:
                 traces[i], where[i], begin[i] = [], [], t
-                first[i], cap[i] = _lengths(st, i, max_steps, offset=t)
-                ends[i] = min(first[i], cap[i])
+                ends[i], cap[i] = _lengths(st, i, max_steps, offset=t)
         keep = []
         for pos, i in enumerate(active):
             if ends[i] != t:
@@ -631,12 +633,12 @@ def _sample_rows(c: Centres, st: Settings, rows: list[int], batch: int, *, nbeta
 
 
 def _lengths(st: Settings, i: int, max_steps: int | None, offset: int = 0) -> tuple[int, int]:
-    """The step at which centre ``i``'s adaptive run started at ``offset`` first ends,
-    max(τ, 200) later, and its cap: 8 times that or 400 draws, whichever is longer
-    (``max_steps`` if given)."""
+    """The steps at which centre ``i``'s adaptive run started at ``offset`` first ends,
+    max(τ, 200) later or at its cap, and its cap: 8 times that length or 400 draws, whichever
+    is longer (``max_steps`` if given)."""
     first = max(st.relax[i], _MIN_STEPS)
-    return offset + first, offset + (max_steps or max(first * 2 ** _CAP_DOUBLINGS,
-                                                      _CAP_DRAWS * st.thin[i]))
+    cap = offset + (max_steps or max(first * 2 ** _CAP_DOUBLINGS, _CAP_DRAWS * st.thin[i]))
+    return min(offset + first, cap), cap
 
 
 def _recheck(c: Centres, st: Settings, slot: dict[int, int], final: torch.Tensor, *,
@@ -663,10 +665,11 @@ def _recheck(c: Centres, st: Settings, slot: dict[int, int], final: torch.Tensor
         a = max(r.a_max, nbeta * tops[k] + r.loc_top)
         aw = max(r.a_w, nbeta * weighted[k] + r.loc_top) if weighted[k] > 0 else r.a_w
         rh = max(v for v in (r.rho, rho[k], 0.0) if math.isfinite(v))
-        eps = step_for(a, aw, "sgld", minibatch_share(nbeta, batch, n, rh)) / 10 ** r.cuts
+        new = replace(r, a_max=a, a_w=aw, rho=rh)
+        eps = new.step(nbeta, batch, n)
         if not eps < st.step_size[i] / 1.5:
             continue
-        st.rules[i] = StepRule(a, aw, rh, r.cuts, r.loc_top, r.a_mean, r.a_slow)
+        st.rules[i] = new
         st.step_size[i] = eps
         if r.a_mean is not None:
             st.thin[i] = auto_thin(eps, r.a_mean, "sgld")[0]
