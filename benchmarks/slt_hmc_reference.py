@@ -5,11 +5,8 @@ the loss of a bias-free linear network depends on the data only through Σ). Pri
 the value λ̂ estimates, with the mass matrix adapted to the draws' covariance (windowed, as
 Stan does) and the step to 70% acceptance.
 
-Run: ``python benchmarks/slt_hmc_reference.py wide 5,29,169,979,4000 3 2000``
-(network: narrow | wide
-checkpoint steps
-γ
-burn-in = kept iterations).
+Run: ``python benchmarks/slt_hmc_reference.py wide 5,29,169,979,4000 3 2000``; the arguments
+are the network (narrow | wide), the checkpoint steps, γ, and the burn-in (= kept) iterations.
 """
 import math
 import sys
